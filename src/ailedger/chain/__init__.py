@@ -1,0 +1,1 @@
+"""The ledger: transactions, the deterministic state machine, blocks, stores, node and proofs."""

@@ -1,0 +1,134 @@
+"""Every user-facing failure has a stable code, a number for receipts, and a sentence saying what to do.
+
+Codes live in one table so that the CLI, the HTTP API and transaction receipts all speak the same
+language; a receipt stores the number, the API and CLI print the name and the sentence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    number: int
+    name: str
+    message: str
+    http_status: int = 400
+
+
+_REGISTRY: dict[str, ErrorCode] = {}
+_BY_NUMBER: dict[int, ErrorCode] = {}
+
+
+def register(number: int, name: str, message: str, http_status: int = 400) -> ErrorCode:
+    """Add a code to the table; numbers and names must be unique so receipts decode unambiguously."""
+    if name in _REGISTRY or number in _BY_NUMBER:
+        raise ValueError(f"error code {name}/{number} registered twice")
+    code = ErrorCode(number, name, message, http_status)
+    _REGISTRY[name] = code
+    _BY_NUMBER[number] = code
+    return code
+
+
+def by_name(name: str) -> ErrorCode:
+    return _REGISTRY[name]
+
+
+def by_number(number: int) -> ErrorCode | None:
+    return _BY_NUMBER.get(number)
+
+
+def all_codes() -> list[ErrorCode]:
+    return sorted(_REGISTRY.values(), key=lambda c: c.number)
+
+
+class LedgerError(Exception):
+    """A failure with a code; `detail` adds the specifics of this occurrence."""
+
+    def __init__(self, code: ErrorCode, detail: str = "") -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(f"{code.name}: {code.message}" + (f" ({detail})" if detail else ""))
+
+    def to_json(self) -> dict[str, object]:
+        return {"code": self.code.name, "number": self.code.number, "message": self.code.message,
+                "detail": self.detail}
+
+
+# Encoding (1xx)
+TRUNCATED = register(100, "truncated_encoding",
+                     "The encoded bytes end too early; resend the complete transaction or block.")
+OVERSIZED = register(101, "oversized_encoding",
+                     "A field or the whole encoding is larger than allowed; shrink it below the stated limit.")
+TRAILING_BYTES = register(102, "trailing_bytes",
+                          "Extra bytes follow a complete encoding; send exactly one encoded object.")
+BAD_ENCODING = register(103, "bad_encoding",
+                        "The bytes are not a valid canonical encoding; re-encode with the ailedger codec.")
+INT_RANGE = register(104, "integer_out_of_range",
+                     "An integer is negative or beyond its allowed range; amounts are whole micro-units "
+                     "from 0 to 2^63-1.")
+BAD_ADDRESS = register(105, "bad_address",
+                       "The address is not a valid ailedger address; copy it again from `ailedger keys show`.")
+BAD_HEX = register(106, "bad_hex", "The value is not valid hexadecimal; send an even number of hex digits.")
+
+# Transaction admission (2xx)
+BAD_SIGNATURE = register(200, "bad_signature",
+                         "The signature does not match the transaction; sign it again with the sender's key.")
+WRONG_CHAIN = register(201, "wrong_chain_id",
+                       "The transaction names another chain; sign it with this node's chain id.")
+NONCE_REPLAYED = register(202, "nonce_replayed",
+                          "This nonce was already used; fetch the account's next nonce and sign again.")
+NONCE_GAP = register(203, "nonce_gap",
+                     "The nonce skips ahead of the account's next nonce; send the missing transactions first.")
+INSUFFICIENT_BALANCE = register(204, "insufficient_balance",
+                                "The balance cannot cover the amount plus the fee; lower them or fund the account.")
+UNKNOWN_TX_TYPE = register(205, "unknown_tx_type",
+                           "No module handles this transaction type; check the client and node versions.")
+FEE_TOO_LOW = register(206, "fee_too_low",
+                       "The fee is below the ledger's minimum fee; raise it to at least the `min_fee` parameter.")
+MEMPOOL_FULL = register(207, "mempool_full",
+                        "The node's queue of pending transactions is full; retry after the next block.", 503)
+DUPLICATE_TX = register(208, "duplicate_transaction",
+                        "This transaction is already pending or included; there is nothing to resend.", 409)
+INSUFFICIENT_STAKE = register(209, "insufficient_stake",
+                              "The account has less bonded stake than requested; lower the amount.")
+ZERO_AMOUNT = register(210, "zero_amount", "The amount must be at least one micro-unit.")
+SELF_TRANSFER = register(211, "self_transfer", "Sender and recipient are the same account; pick another recipient.")
+BAD_PAYLOAD = register(212, "bad_payload",
+                       "The transaction payload does not decode for its type; re-encode it with the client.")
+OVERFLOW = register(213, "balance_overflow",
+                    "The result would exceed the largest representable amount (2^63-1 micro-units).")
+
+# Blocks and chain (3xx)
+BAD_BLOCK = register(300, "bad_block", "The block breaks a validity rule; it was not applied.")
+ROOT_MISMATCH = register(301, "root_mismatch",
+                         "A recomputed root differs from the one in the block header; the chain data is "
+                         "corrupt or was produced by different rules.")
+NOT_FOUND = register(302, "not_found", "Nothing is stored under that key; check the height, hash or address.", 404)
+BAD_PROOF = register(303, "bad_proof", "The proof does not lead to the given root; it must not be trusted.")
+STORE_CORRUPT = register(304, "store_corrupt",
+                         "The data directory is inconsistent; run `ailedger chain verify` and restore from a replay.")
+NO_CHAIN = register(305, "no_chain",
+                    "The data directory holds no chain; create one with `ailedger chain init`.", 404)
+ALREADY_INIT = register(306, "already_initialised",
+                        "The data directory already holds a chain; pick another directory or remove it first.", 409)
+BAD_GENESIS = register(307, "bad_genesis", "The genesis file is invalid; fix the named field and retry.")
+BAD_PARAM = register(308, "bad_parameter", "A ledger parameter is unknown or outside its allowed range.")
+
+# Keys (4xx)
+KEYSTORE_CORRUPT = register(400, "keystore_corrupt",
+                            "The keystore file is damaged or not a keystore; restore it from a backup.")
+WRONG_PASSPHRASE = register(401, "wrong_passphrase",
+                            "The passphrase does not unlock this keystore; try again with the right one.", 401)
+KEY_NOT_FOUND = register(402, "key_not_found",
+                         "No key with that name or address is in the keystore directory; see `ailedger keys list`.",
+                         404)
+KEY_EXISTS = register(403, "key_exists", "A key with that name already exists; choose another name.", 409)
+NO_PASSPHRASE = register(404, "no_passphrase",
+                         "A passphrase is needed; set AILEDGER_PASSPHRASE or pass --passphrase-file.")
+
+# Node / transport (5xx)
+NODE_UNREACHABLE = register(500, "node_unreachable",
+                            "The node did not answer; start it with `ailedger node run` or check --node.", 503)
+INTERNAL = register(599, "internal_error", "The node hit an unexpected fault; report it with the node log.", 500)

@@ -1,0 +1,19 @@
+"""The assembled runtime: which modules make up the ledger.
+
+This sits above every domain package so the chain layer never imports a domain: later modules
+(datanets, models, market, agents, governance) are added to `default_modules` here.
+"""
+
+from __future__ import annotations
+
+from ailedger.chain.accounts import AccountsModule
+from ailedger.chain.module import Module
+from ailedger.chain.runtime import Runtime
+
+
+def default_modules() -> list[Module]:
+    return [AccountsModule()]
+
+
+def default_runtime() -> Runtime:
+    return Runtime(default_modules())

@@ -1,0 +1,49 @@
+"""Shared fixtures: deterministic keys, a genesis, and a real SQLite chain in a temp directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ailedger.chain.genesis import Allocation, Genesis
+from ailedger.chain.node import Node
+from ailedger.chain.runtime import Runtime
+from ailedger.chain.store import Store
+from ailedger.core.keys import KeyPair
+from ailedger.modules import default_runtime
+
+CHAIN_ID = "ailedger-test"
+
+
+def key(n: int) -> KeyPair:
+    return KeyPair.from_seed(n.to_bytes(32, "big"))
+
+
+@pytest.fixture
+def runtime() -> Runtime:
+    return default_runtime()
+
+
+@pytest.fixture
+def proposer() -> KeyPair:
+    return key(1000)
+
+
+@pytest.fixture
+def users() -> list[KeyPair]:
+    return [key(i) for i in range(1, 6)]
+
+
+@pytest.fixture
+def genesis(proposer: KeyPair, users: list[KeyPair]) -> Genesis:
+    return Genesis(CHAIN_ID, 1_700_000_000_000, proposer.public_key,
+                   [Allocation(u.address, 1_000_000_000) for u in users], {"unbonding_blocks": 3})
+
+
+@pytest.fixture
+def node(tmp_path: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair) -> Node:
+    Store.create(tmp_path / "chain", genesis, runtime)
+    n = Node(tmp_path / "chain", runtime, proposer)
+    yield n  # type: ignore[misc]
+    n.close()
