@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ailedger.chain.block import BlockHeader
 from ailedger.chain.module import BlockContext
-from ailedger.chain.runtime import Runtime
+from ailedger.chain.runtime import Checked, Runtime
 from ailedger.chain.state import Overlay, State
 from ailedger.chain.tx import Tx
 from ailedger.core import errors
@@ -22,7 +22,7 @@ class Mempool:
     def __init__(self, runtime: Runtime, state: State, head: BlockHeader, limit: int = 50_000) -> None:
         self.runtime = runtime
         self.limit = limit
-        self.pending: dict[bytes, Tx] = {}
+        self.pending: dict[bytes, Checked] = {}
         self._state = state
         self._reset_overlay(head)
 
@@ -40,7 +40,9 @@ class Mempool:
             raise LedgerError(errors.DUPLICATE_TX, tx.id.hex())
         if len(self.pending) >= self.limit:
             raise LedgerError(errors.MEMPOOL_FULL, f"{self.limit} transactions pending")
-        checked = self.runtime.check_stateless(tx, self.head.chain_id)
+        self._admit(self.runtime.check_stateless(tx, self.head.chain_id))
+
+    def _admit(self, checked: Checked) -> None:
         mark = self.overlay.checkpoint()
         receipt = self.runtime.apply_tx(self.overlay, self._ctx, checked)
         if not receipt.ok:
@@ -48,22 +50,26 @@ class Mempool:
             code = errors.by_number(receipt.code) or errors.INTERNAL
             raise LedgerError(code, "the transaction would fail if included, so it was not accepted")
         self.overlay.release()
-        self.pending[tx.id] = tx
+        self.pending[checked.tx.id] = checked
 
-    def batch(self, n: int) -> list[Tx]:
+    def batch(self, n: int) -> list[Checked]:
         return list(self.pending.values())[:n]
 
     def after_block(self, head: BlockHeader, done: list[bytes]) -> list[Tx]:
-        """Drop included or rejected ids, re-admit the rest on the new head; returns those now invalid."""
+        """Drop included or rejected ids, re-admit the rest on the new head; returns those now invalid.
+
+        Signatures and payloads were checked once on the way in (`Checked`), so re-admission only
+        re-runs the stateful part.
+        """
         for i in done:
             self.pending.pop(i, None)
         rest = list(self.pending.values())
         self.pending = {}
         self._reset_overlay(head)
         dropped = []
-        for tx in rest:
+        for checked in rest:
             try:
-                self.admit(tx)
+                self._admit(checked)
             except LedgerError:
-                dropped.append(tx)
+                dropped.append(checked.tx)
         return dropped

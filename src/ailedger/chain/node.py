@@ -178,7 +178,7 @@ class Node:
                 pending = self.mempool.pending.get(tx_id)
             if pending is None:
                 raise LedgerError(errors.NOT_FOUND, f"no transaction {tx_id_hex}")
-            return {**tx_json(self.runtime, pending), "status": "pending"}
+            return {**tx_json(self.runtime, pending.tx), "status": "pending"}
         height, pos, raw, receipt = found
         out = {**tx_json(self.runtime, decode_tx(raw), receipt, height, pos), "status": "included"}
         if proof:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from ailedger.core import errors
@@ -27,3 +28,9 @@ class Receipt:
 
 
 RECEIPT: Record[Receipt] = Record(Receipt, {"tx_id": B32, "code": U16, "fee": AMOUNT})
+_TAIL = struct.Struct(">HQ")
+
+
+def encode_receipt(r: Receipt) -> bytes:
+    """Same bytes as RECEIPT.encode (the tests check it), without the generic codec's per-field calls."""
+    return r.tx_id + _TAIL.pack(r.code, r.fee)

@@ -23,7 +23,7 @@ from ailedger.chain.block import VERSION, Block, BlockHeader
 from ailedger.chain.genesis import Genesis
 from ailedger.chain.module import BlockContext, Module, TxType
 from ailedger.chain.params import ParamRegistry, ParamSpec
-from ailedger.chain.receipt import OK, RECEIPT, Receipt
+from ailedger.chain.receipt import OK, Receipt, encode_receipt
 from ailedger.chain.state import Journal, State
 from ailedger.chain.tx import Tx, decode_tx
 from ailedger.core import errors
@@ -100,8 +100,8 @@ class Runtime:
             raise LedgerError(errors.UNKNOWN_TX_TYPE, f"type {tx.type:#06x}")
         try:
             payload = kind.codec.decode(tx.payload)
-        except LedgerError as exc:
-            raise LedgerError(errors.BAD_PAYLOAD, f"{kind.name}: {exc.code.name} {exc.detail}") from exc
+        except LedgerError as exc:  # keep the precise code (integer_out_of_range, truncated_encoding...)
+            raise LedgerError(exc.code, f"{kind.name} payload: {exc.detail}") from exc
         if not tx.signature_ok():
             raise LedgerError(errors.BAD_SIGNATURE)
         return Checked(tx, kind, payload)
@@ -141,17 +141,22 @@ class Runtime:
         return BlockContext(parent.chain_id, parent.height + 1, timestamp_ms, proposer, parent.hash)
 
     def build_block(self, state: State, parent: BlockHeader, timestamp_ms: int, key: KeyPair,
-                    candidates: Iterable[Tx]) -> Built:
-        """Proposer side: apply what applies, skip what fails admission, seal and sign the block."""
+                    candidates: Iterable[Tx | Checked]) -> Built:
+        """Proposer side: apply what applies, skip what fails admission, seal and sign the block.
+
+        Candidates already `Checked` (by this node's mempool) skip the signature check here.
+        """
         ctx = self.context(parent, max(timestamp_ms, parent.timestamp_ms), key.public_key)
         limit = params.get(state, "max_block_txs")
         built = Built()
         fees = 0
-        for tx in candidates:
+        for cand in candidates:
             if len(built.included) >= limit:
                 break
+            tx = cand.tx if isinstance(cand, Checked) else cand
             try:
-                receipt = self.apply_tx(state, ctx, self.check_stateless(tx, ctx.chain_id))
+                checked = cand if isinstance(cand, Checked) else self.check_stateless(tx, ctx.chain_id)
+                receipt = self.apply_tx(state, ctx, checked)
             except LedgerError as exc:
                 built.rejected.append((tx, exc))
                 continue
@@ -163,7 +168,7 @@ class Runtime:
         state_root, built.changes = state.commit()
         header = BlockHeader(VERSION, ctx.chain_id, ctx.height, parent.hash, ctx.timestamp_ms, key.public_key,
                              len(built.included), merkle_root([t.raw for t in built.included]),
-                             merkle_root([RECEIPT.encode(r) for r in built.receipts]), state_root)
+                             merkle_root(built.encoded_receipts()), state_root)
         built.block = Block(header, header.sign(key), [t.raw for t in built.included])
         return built
 
@@ -210,7 +215,7 @@ class Runtime:
             built.included.append(tx)
             built.receipts.append(receipt)
         self.end_block(state, ctx, fees)
-        if merkle_root([RECEIPT.encode(r) for r in built.receipts]) != h.receipts_root:
+        if merkle_root(built.encoded_receipts()) != h.receipts_root:
             raise LedgerError(errors.ROOT_MISMATCH, f"block {h.height}: receipts root")
         root, built.changes = state.commit()
         if root != h.state_root:
@@ -228,3 +233,10 @@ class Built:
     receipts: list[Receipt] = field(default_factory=list)
     changes: list[tuple[bytes, int, bytes]] = field(default_factory=list)
     rejected: list[tuple[Tx, LedgerError]] = field(default_factory=list)
+    _encoded: list[bytes] | None = None
+
+    def encoded_receipts(self) -> list[bytes]:
+        """Receipt bytes, encoded once for both the receipts root and the store."""
+        if self._encoded is None or len(self._encoded) != len(self.receipts):
+            self._encoded = [encode_receipt(r) for r in self.receipts]
+        return self._encoded

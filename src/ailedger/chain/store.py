@@ -156,12 +156,13 @@ class Store:
                                                                       built.block.signature))
                 ids = [tx.id for tx in built.included]
                 db.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?)",
-                               [(i, h.height, pos, tx.raw, RECEIPT.encode(r)) for pos, (i, tx, r) in
-                                enumerate(zip(ids, built.included, built.receipts, strict=True))])
+                               [(i, h.height, pos, tx.raw, r) for pos, (i, tx, r) in
+                                enumerate(zip(ids, built.included, built.encoded_receipts(), strict=True))])
                 db.executemany("INSERT INTO state VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
                                built.changes)
-                db.executemany("DELETE FROM mempool WHERE id=?", [(i,) for i in ids] +
-                               [(tx.id,) for tx, _ in built.rejected])
+                if db.execute("SELECT 1 FROM mempool LIMIT 1").fetchone():
+                    db.executemany("DELETE FROM mempool WHERE id=?", [(i,) for i in ids] +
+                                   [(tx.id,) for tx, _ in built.rejected])
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

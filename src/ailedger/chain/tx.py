@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ailedger.core import errors
@@ -48,11 +49,11 @@ class Tx:
     raw: bytes
     body: bytes
 
-    @property
+    @cached_property
     def id(self) -> bytes:
         return tagged(b"tx", self.body)
 
-    @property
+    @cached_property
     def sender_address(self) -> bytes:
         return address_of(self.sender)
 

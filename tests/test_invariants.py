@@ -1,0 +1,77 @@
+"""Structural invariants of DESIGN.md, checked on the source itself.
+
+* imports only go down the layers (core <- chain <- domain <- engines <- interfaces);
+* the state machine's modules never import a clock, randomness, the OS, a database or a network
+  library, and use no float literals or true division, so `apply` is deterministic by construction.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "ailedger"
+
+LAYER = {
+    "core": 0,
+    "chain": 1,
+    "datanet": 2, "reputation": 2, "market": 2, "agents": 2,
+    "factory": 3, "serving": 3, "attribution": 3,
+    "modules": 4,
+    "api": 5, "cli": 6, "web": 5,
+}
+
+# Modules whose code runs inside `apply` or computes what a block commits to.
+DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/amounts.py", "core/address.py",
+                 "chain/runtime.py", "chain/accounts.py", "chain/state.py", "chain/params.py", "chain/module.py",
+                 "chain/tx.py", "chain/block.py", "chain/receipt.py"]
+FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
+             "subprocess", "pathlib", "asyncio"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _package(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py") if rel.parts else ""
+
+
+def test_imports_only_go_down() -> None:
+    bad = []
+    for path in SRC.rglob("*.py"):
+        own = _package(path)
+        if own not in LAYER:
+            continue
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] != "ailedger" or len(parts) < 2 or parts[1] not in LAYER:
+                continue
+            if LAYER[parts[1]] > LAYER[own] or (LAYER[parts[1]] == LAYER[own] and parts[1] != own):
+                bad.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not bad, "upward or sideways imports:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("rel", DETERMINISTIC)
+def test_state_machine_is_deterministic_by_construction(rel: str) -> None:
+    path = SRC / rel
+    tree = ast.parse(path.read_text())
+    for name in _imports(path):
+        assert name.split(".")[0] not in FORBIDDEN, f"{rel} imports {name}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant):
+            assert not isinstance(node.value, float), f"{rel}:{node.lineno} float literal"
+        if isinstance(node, ast.BinOp | ast.AugAssign):
+            assert not isinstance(node.op, ast.Div), f"{rel}:{node.lineno} true division (use //)"
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            assert node.func.id not in {"float", "open", "print", "input"}, f"{rel}:{node.lineno} {node.func.id}()"
