@@ -63,14 +63,18 @@ class Genesis:
 
         def amount(obj: dict[str, Any], key: str) -> int:
             v = obj.get(key, 0)
-            if isinstance(v, str) and v.isdigit():
+            if isinstance(v, str) and v.isascii() and v.isdigit():  # "²".isdigit() is True, int("²") fails
                 v = int(v)
             if type(v) is not int or not 0 <= v <= MAX_AMOUNT:
                 raise LedgerError(errors.BAD_GENESIS, f"{key} {v!r} must be an integer of micro-units")
             return v
 
         chain_id = need(doc, "chain_id", str)
-        if not 0 < len(chain_id.encode()) <= 32:
+        try:
+            size = len(chain_id.encode())
+        except UnicodeEncodeError as exc:  # JSON may carry a lone surrogate ("\ud800"), which is not text
+            raise LedgerError(errors.BAD_GENESIS, "chain_id is not valid Unicode text") from exc
+        if not 0 < size <= 32:
             raise LedgerError(errors.BAD_GENESIS, "chain_id must be 1 to 32 bytes")
         ts = need(doc, "timestamp_ms", int)
         if not 0 <= ts < 2**63:
@@ -83,7 +87,10 @@ class Genesis:
             raise LedgerError(errors.BAD_GENESIS, "proposer must be a 32-byte Ed25519 public key")
         allocs = []
         seen = set()
-        for item in doc.get("allocations", []):
+        items = doc.get("allocations", [])
+        if not isinstance(items, list):
+            raise LedgerError(errors.BAD_GENESIS, "allocations must be a list")
+        for item in items:
             if not isinstance(item, dict):
                 raise LedgerError(errors.BAD_GENESIS, "each allocation must be an object")
             try:

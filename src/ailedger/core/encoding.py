@@ -124,7 +124,11 @@ class Text(Codec[str]):
     def write(self, value: str, out: bytearray) -> None:
         if not isinstance(value, str):
             raise LedgerError(errors.BAD_ENCODING, "expected text")
-        self._raw.write(value.encode("utf-8"), out)
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from JSON "\ud800", is not text
+            raise LedgerError(errors.BAD_ENCODING, "text is not valid Unicode") from exc
+        self._raw.write(raw, out)
 
     def read(self, buf: bytes, pos: int) -> tuple[str, int]:
         raw, pos = self._raw.read(buf, pos)
