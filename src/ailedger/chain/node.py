@@ -8,6 +8,7 @@ mempool, so a crash after the acknowledgement cannot lose it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from ailedger.core.address import decode_address, encode_address
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
 from ailedger.core.merkle import MerkleTree
+
+_log = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
@@ -134,7 +137,10 @@ class Node:
             if self._stop.is_set():
                 break
             if len(self.mempool):
-                self.produce_block()
+                try:
+                    self.produce_block()
+                except Exception:  # a failed block must not silently end block production for good
+                    _log.exception("producing a block failed; retrying after the next interval")
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -172,10 +178,10 @@ class Node:
             tx_id = bytes.fromhex(tx_id_hex)
         except ValueError as exc:
             raise LedgerError(errors.BAD_HEX, tx_id_hex) from exc
-        found = self.store.find_tx(tx_id)
+        with self.lock:  # both lookups at one instant: a block sealed between them would hide the tx
+            found = self.store.find_tx(tx_id)
+            pending = self.mempool.pending.get(tx_id) if found is None else None
         if found is None:
-            with self.lock:
-                pending = self.mempool.pending.get(tx_id)
             if pending is None:
                 raise LedgerError(errors.NOT_FOUND, f"no transaction {tx_id_hex}")
             return {**tx_json(self.runtime, pending.tx), "status": "pending"}

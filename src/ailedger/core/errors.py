@@ -131,4 +131,23 @@ NO_PASSPHRASE = register(404, "no_passphrase",
 # Node / transport (5xx)
 NODE_UNREACHABLE = register(500, "node_unreachable",
                             "The node did not answer; start it with `ailedger node run` or check --node.", 503)
+BAD_REQUEST = register(501, "bad_request",
+                       "The request does not match the endpoint (method, path, query or JSON body); "
+                       "check it against the API reference.")
+WAIT_TIMEOUT = register(502, "wait_timeout",
+                        "The transaction was not included within the wait time; it may still be pending, "
+                        "check it again later.", 504)
 INTERNAL = register(599, "internal_error", "The node hit an unexpected fault; report it with the node log.", 500)
+
+# Command line (6xx)
+BAD_ARGUMENT = register(600, "bad_argument", "An argument is malformed; see the command's --help for its form.")
+BAD_KEY_NAME = register(601, "bad_key_name",
+                        "Key names are 1-64 letters, digits, '.', '_' or '-', not starting with '.'; pick another.")
+FILE_UNREADABLE = register(602, "file_unreadable",
+                           "The file cannot be read or written; check its path and permissions.")
+UNKNOWN_BENCH = register(603, "unknown_bench", "No benchmark by that name exists in bench/; pick one of those listed.")
+NO_PROPOSER_KEY = register(604, "no_proposer_key",
+                           "This data directory has no authorised proposer key, so it cannot seal blocks; send the "
+                           "transaction to a running node with --node.")
+TX_FAILED = register(605, "transaction_failed",
+                     "The transaction was included but did not succeed; its receipt names the reason.")

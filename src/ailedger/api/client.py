@@ -1,0 +1,130 @@
+"""A client for a node's HTTP API with the same calls, answers and errors as the embedded `Node`.
+
+Why mirror the node: the CLI and the tests write each command once and point it at a data
+directory or at a URL. Error bodies come back as the very `LedgerError` the node raised (looked
+up by code name), and a node that cannot be reached is `node_unreachable`, never an httpx error.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ailedger.core import errors
+from ailedger.core.errors import ErrorCode, LedgerError
+
+
+def error_from_body(status: int, body: Any, url: str = "") -> LedgerError:
+    """The `LedgerError` an error answer describes; unknown codes (a newer node) keep their name."""
+    err = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(err, dict) or not isinstance(err.get("code"), str):
+        code = errors.NODE_UNREACHABLE if status in (502, 503, 504) else errors.INTERNAL
+        return LedgerError(code, f"HTTP {status} from {url} without an error body")
+    name = err["code"]
+    try:
+        code = errors.by_name(name)
+    except KeyError:
+        number = err.get("number")
+        code = ErrorCode(number if isinstance(number, int) else errors.INTERNAL.number, name,
+                         str(err.get("message", "")), status)
+    detail = err.get("detail")
+    return LedgerError(code, "" if detail is None else str(detail))
+
+
+class HttpClient:
+    """Talks to one node; use as a context manager or call `close()` to release the connection."""
+
+    def __init__(self, base_url: str, timeout: float = 10.0, transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        try:
+            self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol, TypeError) as exc:
+            raise LedgerError(errors.NODE_UNREACHABLE, f"{base_url}: not a usable URL ({exc})") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, *, params: dict[str, str] | None = None,
+              body: dict[str, Any] | None = None) -> Any:
+        url = self.base_url + path
+        try:
+            r = self._http.request(method, path, params=params, json=body)
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise LedgerError(errors.NODE_UNREACHABLE, f"{url}: {type(exc).__name__} {exc}".rstrip()) from exc
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = None
+        if r.is_success and doc is not None:
+            return doc
+        raise error_from_body(r.status_code, doc, url)
+
+    @staticmethod
+    def _proof(proof: bool) -> dict[str, str] | None:
+        return {"proof": "true"} if proof else None
+
+    # -- the node's calls --------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/healthz"))
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/status"))
+
+    def params(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/params"))
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        """Send one transaction; returns {"tx_id", "status": "pending"} once the node has it on disk."""
+        return dict(self._call("POST", "/v1/txs", body={"tx": bytes(raw).hex()}))
+
+    def submit_many(self, raws: Iterable[bytes]) -> list[dict[str, Any]]:
+        """Send a batch in one request; one result per item, in order: the `submit` answer or {"error": {...}}."""
+        items = [bytes(r).hex() for r in raws]
+        if not items:
+            return []
+        return list(self._call("POST", "/v1/txs", body={"txs": items})["results"])
+
+    def account(self, address: str, proof: bool = False) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/accounts/{quote(address, safe='')}", params=self._proof(proof)))
+
+    def block(self, height: int | str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/blocks/{quote(str(height), safe='')}"))
+
+    def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/txs/{quote(tx_id_hex, safe='')}", params=self._proof(proof)))
+
+    def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
+        """Poll until the transaction is included; returns its view.
+
+        A node that is briefly unreachable (restarting) is retried until the deadline; `not_found`
+        is final, since a node keeps every transaction it acknowledged until it is included.
+        """
+        deadline = time.monotonic() + timeout_s
+        last = "never answered"
+        while True:
+            try:
+                view = self.tx(tx_id_hex)
+                if view.get("status") == "included":
+                    return view
+                last = f"status {view.get('status')}"
+            except LedgerError as exc:
+                if exc.code is not errors.NODE_UNREACHABLE:
+                    raise
+                last = f"node_unreachable ({exc.detail})"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LedgerError(errors.WAIT_TIMEOUT, f"{tx_id_hex} after {timeout_s:g} s: {last}")
+            time.sleep(min(poll_s, left))
