@@ -11,6 +11,7 @@ one can catch, is what the store's atomic commits are for).
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import sys
@@ -20,6 +21,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ailedger.chain.nodekey import load_node_key, write_node_key
+from ailedger.chain.writerlock import WRITER_WAIT_S, lock_writer
 from ailedger.core.keys import KeyPair
 
 if TYPE_CHECKING:
@@ -81,8 +83,14 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     from ailedger.modules import default_runtime
 
     with _StopSignals() as stop:
+        lock = lock_writer(Path(data_dir), wait_s=WRITER_WAIT_S)
         key = node_key if node_key is not None else load_node_key(data_dir)
-        node = Node(data_dir, default_runtime(), key, block_interval_s=block_interval_s)
+        try:
+            node = Node(data_dir, default_runtime(), key, block_interval_s=block_interval_s)
+        except BaseException:
+            if lock is not None:
+                os.close(lock)
+            raise
         try:
             if not node.can_produce:
                 print("warning: no authorised proposer key in this data directory; blocks will not be produced",
@@ -95,6 +103,8 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
             server.run(sockets=[sock])
         finally:
             node.close()
+            if lock is not None:
+                os.close(lock)
 
 
 def _announcing_server(node: Node, log_level: str, url: str, stop: _StopSignals) -> uvicorn.Server:

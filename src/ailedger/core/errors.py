@@ -151,3 +151,6 @@ NO_PROPOSER_KEY = register(604, "no_proposer_key",
                            "transaction to a running node with --node.")
 TX_FAILED = register(605, "transaction_failed",
                      "The transaction was included but did not succeed; its receipt names the reason.")
+DATA_DIR_BUSY = register(606, "data_dir_busy",
+                         "Another process is writing to this data directory; send the transaction to its node with "
+                         "--node, or retry when that process has finished.", 409)

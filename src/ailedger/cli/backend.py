@@ -1,0 +1,123 @@
+"""Where a command reads and writes: a running node over HTTP (`--node URL`) or a data directory.
+
+Why one protocol: the HTTP client and the embedded node answer the same calls with the same JSON
+(chain/views.py), so every command is written once and works against either. Embedded writes seal
+a block at once with the data directory's proposer key, since no producer loop is running.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+
+import typer
+
+from ailedger.chain.writerlock import lock_writer
+from ailedger.cli.output import Settings
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
+
+NODE_ENV = "AILEDGER_NODE"
+
+NodeOpt = Annotated[str | None, typer.Option(
+    "--node", envvar=NODE_ENV, help="URL of a running node, e.g. http://127.0.0.1:8645 (env AILEDGER_NODE).")]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="Use this data directory in-process instead of a node (default HOME/data).", file_okay=False)]
+ChainDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help="The chain's data directory (default HOME/data).", file_okay=False)]
+
+
+class Backend(Protocol):
+    def status(self) -> dict[str, Any]: ...
+    def account(self, address: str, proof: bool = False) -> dict[str, Any]: ...
+    def block(self, height: int | str) -> dict[str, Any]: ...
+    def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]: ...
+    def params(self) -> dict[str, Any]: ...
+    def submit(self, raw: bytes) -> dict[str, Any]: ...
+    def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]: ...
+
+
+class Embedded:
+    """A Node opened on a data directory, for the length of one command."""
+
+    def __init__(self, data_dir: Path, write: bool) -> None:
+        from ailedger.chain.node import Node
+        from ailedger.chain.nodekey import load_node_key
+        from ailedger.modules import default_runtime
+
+        self._lock = lock_writer(data_dir) if write else None
+        try:
+            key = load_node_key(data_dir) if write else None
+            self.node = Node(data_dir, default_runtime(), key)
+        except BaseException:
+            self._unlock()
+            raise
+        if write and not self.node.can_produce:
+            self.close()
+            why = "no node_key.json" if key is None else "node_key.json is not the chain's proposer"
+            raise LedgerError(errors.NO_PROPOSER_KEY, f"{data_dir}: {why}")
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+    def status(self) -> dict[str, Any]:
+        return self.node.status()
+
+    def account(self, address: str, proof: bool = False) -> dict[str, Any]:
+        return self.node.account(address, proof)
+
+    def block(self, height: int | str) -> dict[str, Any]:
+        return self.node.block(height)
+
+    def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]:
+        return self.node.tx(tx_id_hex, proof)
+
+    def params(self) -> dict[str, Any]:
+        return self.node.params()
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        return self.node.submit(raw)
+
+    def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
+        """Seal the pending transactions into a block now, then return the included transaction."""
+        if self.node.tx(tx_id_hex).get("status") == "pending":
+            self.node.produce_block()
+        return self.node.tx(tx_id_hex)
+
+    def close(self) -> None:
+        try:
+            self.node.close()
+        finally:
+            self._unlock()
+
+
+def data_dir_of(s: Settings, data_dir: Path | None) -> Path:
+    return data_dir if data_dir is not None else s.data_dir
+
+
+@contextmanager
+def open_backend(s: Settings, node: str | None, data_dir: Path | None, write: bool = False) -> Iterator[Backend]:
+    """The node at `node` if given, else the data directory (HOME/data by default)."""
+    if node and data_dir is not None:
+        raise LedgerError(errors.BAD_ARGUMENT, "give either --node or --data-dir, not both")
+    if node:
+        from ailedger.api.client import HttpClient
+
+        client = HttpClient(node)
+        try:
+            yield client
+        finally:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+        return
+    embedded = Embedded(data_dir_of(s, data_dir), write)
+    try:
+        yield embedded
+    finally:
+        embedded.close()
