@@ -88,3 +88,39 @@ def test_reopen_restores_state_and_mempool(node: Node, users: list[KeyPair]) -> 
         assert again.account(b.address_text)["balance"] == 1_000_000_000 + 15
     finally:
         again.close()
+
+
+def _chain_of_three(node: Node, users: list[KeyPair]) -> None:
+    for i in range(3):
+        node.submit(transfer(users[0], i, users[1].address, 1 + i))
+        node.produce_block()
+
+
+@pytest.mark.parametrize(("sql", "height", "code"), [
+    ("UPDATE blocks SET header = substr(header, 1, 20) WHERE height = 0", 0, "truncated_encoding"),
+    ("UPDATE blocks SET header = substr(header, 1, 20) WHERE height = 3", 3, "truncated_encoding"),
+    ("UPDATE txs SET raw = substr(raw, 1, length(raw) - 1) || x'00' WHERE height = 2", 2, "root_mismatch"),
+    ("DELETE FROM blocks WHERE height = 2", 2, "not_found"),
+    ("UPDATE state SET value = x'00' WHERE idx = (SELECT MAX(idx) FROM state)", 3, "store_corrupt"),
+    ("DELETE FROM state WHERE idx = 0", 3, "store_corrupt"),
+])
+def test_verify_names_the_first_bad_block(node: Node, users: list[KeyPair], sql: str, height: int,
+                                          code: str) -> None:
+    import sqlite3
+
+    _chain_of_three(node, users)
+    directory, runtime = node.store.dir, node.runtime
+    node.close()
+    db = sqlite3.connect(directory / "chain.sqlite")
+    db.execute(sql)
+    db.commit()
+    db.close()
+    from ailedger.chain.store import Store
+
+    store = Store(directory)
+    try:
+        report = verify_chain(store, runtime)
+    finally:
+        store.close()
+    assert not report.ok
+    assert (report.first_bad_height, report.error) == (height, code)

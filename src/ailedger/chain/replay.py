@@ -35,27 +35,34 @@ class VerifyReport:
 def verify_chain(store: Store, runtime: Runtime, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
     """Replay the whole chain; stops at the first block that disagrees."""
     block0, state = runtime.genesis_block(store.genesis)
-    head = store.head()
-    stored0 = store.block(0).header
+    top = store.height()
+    try:
+        stored0 = store.block(0).header
+    except LedgerError as exc:
+        return VerifyReport(False, 0, 0, top, "", 0, exc.code.name, f"genesis block row: {exc.detail}")
     if stored0.hash != block0.header.hash:
-        return VerifyReport(False, 0, 0, head.height, "", 0, errors.ROOT_MISMATCH.name,
+        return VerifyReport(False, 0, 0, top, "", 0, errors.ROOT_MISMATCH.name,
                             "the genesis block does not match the genesis document")
     parent = block0.header
     txs = 0
-    for height in range(1, head.height + 1):
+    for height in range(1, top + 1):
         try:
             # Reading is inside the check: a stored row that no longer decodes is a bad block too.
             block = store.block(height)
             runtime.validate_block(state, parent, block)
         except LedgerError as exc:
-            return VerifyReport(False, height - 1, txs, head.height, parent.state_root.hex(), height,
+            return VerifyReport(False, height - 1, txs, top, parent.state_root.hex(), height,
                                 exc.code.name, exc.detail)
         txs += len(block.txs)
         parent = block.header
         if progress:
-            progress(parent.height, head.height)
-    stored = store.load_state()
-    if stored.root() != state.root() or dict(stored.items()) != dict(state.items()):
-        return VerifyReport(False, head.height, txs, head.height, state.root().hex(), head.height,
+            progress(parent.height, top)
+    try:
+        stored = store.load_state()
+        same = stored.root() == state.root() and dict(stored.items()) == dict(state.items())
+    except LedgerError:
+        same = False
+    if not same:
+        return VerifyReport(False, top, txs, top, state.root().hex(), top,
                             errors.STORE_CORRUPT.name, "stored state rows differ from the replayed state")
-    return VerifyReport(True, head.height, txs, head.height, state.root().hex())
+    return VerifyReport(True, top, txs, top, state.root().hex())

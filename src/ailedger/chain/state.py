@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
 from ailedger.core.hashing import leaf_hash
 from ailedger.core.merkle import MerkleProof, MerkleTree
 
@@ -97,7 +99,7 @@ class State(Journal):
             by_index.append((idx, key, value))
         by_index.sort()
         if any(i != pos for pos, (i, _, _) in enumerate(by_index)):
-            raise ValueError("state leaf indices are not contiguous")
+            raise LedgerError(errors.STORE_CORRUPT, "state leaf indices are not contiguous")
         self.tree = MerkleTree(leaf_hash(leaf_data(k, v)) for _, k, v in by_index)
         self._undo: tuple[int, list[tuple[bytes, int, bytes]]] = (len(self.tree), [])
 

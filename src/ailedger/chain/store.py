@@ -15,6 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ailedger.chain.block import HEADER, Block, BlockHeader
 from ailedger.chain.genesis import Genesis
@@ -50,14 +51,27 @@ class Store:
             raise LedgerError(errors.NO_CHAIN, str(self.dir))
         self._db = self._connect(path)
         self.lock = threading.RLock()
-        row = self._db.execute("SELECT v FROM meta WHERE k='genesis'").fetchone()
+        row = self._one("SELECT v FROM meta WHERE k='genesis'")
         if row is None:
             raise LedgerError(errors.STORE_CORRUPT, "no genesis recorded")
         self.genesis = Genesis.parse(row[0])
 
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """Run a read under the lock; a damaged database file is store_corrupt, never a raw sqlite error."""
+        with self.lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise LedgerError(errors.STORE_CORRUPT, f"{type(exc).__name__}: {exc}") from exc
+
+    def _one(self, sql: str, args: tuple[object, ...] = ()) -> Any:
+        rows = self._rows(sql, args)
+        return rows[0] if rows else None
+
     @staticmethod
     def _connect(path: Path) -> sqlite3.Connection:
         db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.text_factory = bytes  # a column damaged into TEXT still reads back as bytes, to be judged by its hash
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -95,37 +109,36 @@ class Store:
     # -- reads -----------------------------------------------------------------------------------
 
     def head(self) -> BlockHeader:
-        with self.lock:
-            row = self._db.execute("SELECT header FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        row = self._one("SELECT header FROM blocks ORDER BY height DESC LIMIT 1")
         return HEADER.decode(row[0])
 
     def height(self) -> int:
-        return self.head().height
+        """The highest stored height, read without decoding the header (which may be damaged)."""
+        row = self._one("SELECT MAX(height) FROM blocks")
+        if row is None or row[0] is None:
+            raise LedgerError(errors.STORE_CORRUPT, "no blocks stored")
+        return int(row[0])
 
     def block(self, height: int) -> Block:
-        with self.lock:
-            row = self._db.execute("SELECT header, signature FROM blocks WHERE height=?", (height,)).fetchone()
-            if row is None:
-                raise LedgerError(errors.NOT_FOUND, f"no block at height {height}")
-            txs = [r[0] for r in self._db.execute("SELECT raw FROM txs WHERE height=? ORDER BY pos", (height,))]
+        row = self._one("SELECT header, signature FROM blocks WHERE height=?", (height,))
+        if row is None:
+            raise LedgerError(errors.NOT_FOUND, f"no block at height {height}")
+        txs = [r[0] for r in self._rows("SELECT raw FROM txs WHERE height=? ORDER BY pos", (height,))]
         return Block(HEADER.decode(row[0]), row[1], txs)
 
     def block_height(self, block_hash: bytes) -> int:
-        with self.lock:
-            row = self._db.execute("SELECT height FROM blocks WHERE hash=?", (block_hash,)).fetchone()
+        row = self._one("SELECT height FROM blocks WHERE hash=?", (block_hash,))
         if row is None:
             raise LedgerError(errors.NOT_FOUND, f"no block with hash {block_hash.hex()}")
         return int(row[0])
 
     def receipts(self, height: int) -> list[Receipt]:
-        with self.lock:
-            rows = self._db.execute("SELECT receipt FROM txs WHERE height=? ORDER BY pos", (height,)).fetchall()
+        rows = self._rows("SELECT receipt FROM txs WHERE height=? ORDER BY pos", (height,))
         return [RECEIPT.decode(r[0]) for r in rows]
 
     def find_tx(self, tx_id: bytes) -> tuple[int, int, bytes, Receipt] | None:
         """(height, position, raw bytes, receipt) of an included transaction."""
-        with self.lock:
-            row = self._db.execute("SELECT height, pos, raw, receipt FROM txs WHERE id=?", (tx_id,)).fetchone()
+        row = self._one("SELECT height, pos, raw, receipt FROM txs WHERE id=?", (tx_id,))
         if row is None:
             return None
         return int(row[0]), int(row[1]), row[2], RECEIPT.decode(row[3])
@@ -138,8 +151,7 @@ class Store:
             h += 1
 
     def load_state(self) -> State:
-        with self.lock:
-            rows = self._db.execute("SELECT key, idx, value FROM state").fetchall()
+        rows = self._rows("SELECT key, idx, value FROM state")
         return State(rows)
 
     # -- writes ----------------------------------------------------------------------------------
@@ -178,6 +190,5 @@ class Store:
 
     def mempool(self) -> list[tuple[bytes, bytes]]:
         """Persisted pending transactions as (id, raw bytes), oldest first."""
-        with self.lock:
-            return [(r[0], r[1]) for r in self._db.execute("SELECT id, raw FROM mempool ORDER BY seq")]
+        return [(r[0], r[1]) for r in self._rows("SELECT id, raw FROM mempool ORDER BY seq")]
 

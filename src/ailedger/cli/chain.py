@@ -17,7 +17,7 @@ from ailedger.chain.nodekey import load_node_key, node_key_path, write_node_key
 from ailedger.chain.replay import VerifyReport, verify_chain
 from ailedger.chain.store import DB_NAME, Store
 from ailedger.cli.backend import ChainDirOpt, data_dir_of
-from ailedger.cli.keys import KeyDir, PassphraseFile, get_passphrase, key_dir, read_text
+from ailedger.cli.keys import KeyDir, PassphraseFile, get_passphrase, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings, units
 from ailedger.core import errors
 from ailedger.core.amounts import parse_units
@@ -130,21 +130,11 @@ def init(ctx: typer.Context, data_dir: ChainDirOpt = None,
     s = settings(ctx)
     keys = key_dir(s)
     directory = data_dir_of(s, data_dir)
-    doc = _genesis_doc(genesis) if genesis is not None else None
+    doc = read_json_object(genesis, errors.BAD_GENESIS) if genesis is not None else None
     proposer = keys.unlock(node_key, get_passphrase(passphrase_file)) if node_key else None
     result = init_chain(directory, chain_id, parse_allocs(keys, alloc or []), parse_params(param or []), doc,
                         proposer)
     emit(s, result.to_json(), lambda c: render_init(c, result))
-
-
-def _genesis_doc(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(read_text(path))
-    except ValueError as exc:
-        raise LedgerError(errors.BAD_GENESIS, f"{path} is not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise LedgerError(errors.BAD_GENESIS, f"{path} must hold a JSON object")
-    return doc
 
 
 def verify_data_dir(s: Settings, directory: Path) -> VerifyReport:

@@ -46,6 +46,17 @@ def read_text(path: Path) -> str:
         raise LedgerError(errors.FILE_UNREADABLE, f"{path}: {exc.__class__.__name__}: {exc}") from exc
 
 
+def read_json_object(path: Path, code: errors.ErrorCode, what: str = "a JSON object") -> dict[str, Any]:
+    """A file that must hold one JSON object; anything else is `code` (a damaged keystore, a bad genesis...)."""
+    try:
+        doc = json.loads(read_text(path))
+    except ValueError as exc:
+        raise LedgerError(code, f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise LedgerError(code, f"{path}: must hold {what}")
+    return doc
+
+
 def get_passphrase(passphrase_file: Path | None, confirm: bool = False) -> str:
     """--passphrase-file, else $AILEDGER_PASSPHRASE, else a hidden prompt when a terminal is attached."""
     if passphrase_file is not None:
@@ -84,13 +95,7 @@ class KeyDir:
         path = self.file(name)
         if not path.exists():
             raise LedgerError(errors.KEY_NOT_FOUND, name)
-        try:
-            doc = json.loads(read_text(path))
-        except ValueError as exc:
-            raise LedgerError(errors.KEYSTORE_CORRUPT, f"{path}: not JSON ({exc})") from exc
-        if not isinstance(doc, dict):
-            raise LedgerError(errors.KEYSTORE_CORRUPT, f"{path}: not a JSON object")
-        return doc
+        return read_json_object(path, errors.KEYSTORE_CORRUPT)
 
     def info(self, name: str) -> keystore.KeystoreInfo:
         try:
