@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ailedger.core import errors
@@ -48,14 +47,8 @@ class Tx:
     signature: bytes
     raw: bytes
     body: bytes
-
-    @cached_property
-    def id(self) -> bytes:
-        return tagged(b"tx", self.body)
-
-    @cached_property
-    def sender_address(self) -> bytes:
-        return address_of(self.sender)
+    id: bytes  # tagged hash of `body`: names the action independently of the signature
+    sender_address: bytes  # 20-byte account of `sender`; both are needed for every tx, so computed once
 
     def signature_ok(self) -> bool:
         return verify(self.sender, SIGN_TAG + self.body, self.signature)
@@ -109,4 +102,6 @@ def decode_tx(raw: bytes) -> Tx:
         raise LedgerError(errors.TRUNCATED, "transaction ends before its signature")
     if n > end + 64:
         raise LedgerError(errors.TRAILING_BYTES, f"{n - end - 64} byte(s) after the signature")
-    return Tx(chain_id, sender, nonce, fee, tx_type, raw[pos:end], raw[end:], raw, raw[:end])
+    body = raw[:end]
+    return Tx(chain_id, sender, nonce, fee, tx_type, raw[pos:end], raw[end:], raw, body, tagged(b"tx", body),
+              address_of(sender))
