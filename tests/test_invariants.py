@@ -17,10 +17,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ailedger"
 LAYER = {
     "core": 0,
     "chain": 1,
-    "datanet": 2, "reputation": 2, "market": 2, "agents": 2,
-    "factory": 3, "serving": 3, "attribution": 3,
-    "modules": 4,
-    "api": 5, "cli": 6, "web": 5,
+    "reputation": 2,  # domain, lowest: datanets, the market and agents weigh by it
+    "datanet": 3, "market": 3, "agents": 3,
+    "factory": 4, "serving": 4, "attribution": 4,
+    "modules": 5,
+    "api": 6, "web": 6, "cli": 7,
 }
 
 # Modules whose code runs inside `apply` or computes what a block commits to.
