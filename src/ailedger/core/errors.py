@@ -154,3 +154,16 @@ TX_FAILED = register(605, "transaction_failed",
 DATA_DIR_BUSY = register(606, "data_dir_busy",
                          "Another process is writing to this data directory; send the transaction to its node with "
                          "--node, or retry when that process has finished.", 409)
+
+# Files and blobs (9xx)
+BAD_RECORD_FILE = register(900, "bad_record_file",
+                           "A line of the input file is not a valid record; fix the named line and retry.")
+EMPTY_FILE = register(901, "empty_file", "The input file holds no records; check the path.")
+NOT_UTF8 = register(902, "not_utf8", "The input file is not UTF-8 text at the named line; re-save it as UTF-8.")
+LINE_TOO_LONG = register(903, "line_too_long",
+                         "A line of the input file exceeds the size limit; split it or raise the limit.")
+UNSUPPORTED_FORMAT = register(904, "unsupported_format",
+                              "That file type is not supported; use .jsonl, .csv, .txt or .parquet.")
+BLOB_CORRUPT = register(905, "blob_corrupt",
+                        "A stored blob no longer matches its hash; restore the blob store from a copy.")
+BLOB_NOT_FOUND = register(906, "blob_not_found", "No blob with that hash is stored here; check the hash.", 404)
