@@ -9,8 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ailedger.api.client import HttpClient
 from ailedger.chain.blobstore import BlobStore
+from ailedger.chain.node import Node
 from ailedger.core.errors import LedgerError
+from tests.conftest_api import serve_in_thread
 
 
 @settings(max_examples=30, deadline=None)
@@ -53,3 +56,18 @@ def test_tail_bytes_from_a_crash_are_skipped(tmp_path: Path) -> None:
     h = store.put(b"second")
     assert store.get(h) == b"second" and len(store) == 2
     store.close()
+
+
+def test_blobs_over_http(node: Node) -> None:
+    """The node hosts the blob store; the client re-checks every hash it is given."""
+    with serve_in_thread(node) as url, HttpClient(url) as client:
+        blobs = [b"record %d" % i for i in range(300)] + [b"x" * 100_000] * 5
+        hashes = client.put_blobs(blobs, max_request_bytes=50_000)
+        assert hashes == [hashlib.sha256(b).hexdigest() for b in blobs]
+        assert client.get_blob(hashes[7]) == b"record 7"
+        with pytest.raises(LedgerError) as info:
+            client.get_blob("00" * 32)
+        assert info.value.code.name == "blob_not_found"
+        with pytest.raises(LedgerError) as info:
+            client.get_blob("zz")
+        assert info.value.code.name == "bad_hex"

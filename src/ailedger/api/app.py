@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Query
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
@@ -171,6 +171,11 @@ class SubmitBody(BaseModel):
     txs: list[str] | None = None
 
 
+class BlobsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    blobs: list[str]
+
+
 def _ok(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
@@ -247,6 +252,18 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     @app.get("/v1/accounts/{address}")
     def get_account(address: str, proof: Annotated[bool, Query()] = False) -> JSONResponse:
         return _ok(node.account(address, proof))
+
+    @app.post("/v1/blobs")
+    def put_blobs(body: BlobsBody) -> JSONResponse:
+        """Store content-addressed blobs (hex); answers their SHA-256 hashes in order."""
+        if len(body.blobs) > MAX_BATCH:
+            raise LedgerError(errors.BAD_REQUEST, f"a batch holds at most {MAX_BATCH} blobs")
+        return _ok({"hashes": node.put_blobs([parse_hex(b, f"blobs[{i}]") for i, b in enumerate(body.blobs)])})
+
+    @app.get("/v1/blobs/{blob_hash}")
+    def get_blob(blob_hash: str) -> Response:
+        parse_hex(blob_hash, "blob hash")
+        return Response(node.get_blob(blob_hash.lower()), media_type="application/octet-stream")
 
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)

@@ -7,6 +7,7 @@ up by code name), and a node that cannot be reached is `node_unreachable`, never
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -105,6 +106,39 @@ class HttpClient:
 
     def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]:
         return dict(self._call("GET", f"/v1/txs/{quote(tx_id_hex, safe='')}", params=self._proof(proof)))
+
+    def put_blobs(self, blobs: list[bytes], max_request_bytes: int = 400_000) -> list[str]:
+        """Upload blobs in requests under the node's body cap; returns their hashes (hex) in order."""
+        hashes: list[str] = []
+        chunk: list[str] = []
+        size = 0
+        for b in blobs:
+            h = b.hex()
+            if chunk and size + len(h) > max_request_bytes:
+                hashes += self._call("POST", "/v1/blobs", body={"blobs": chunk})["hashes"]
+                chunk, size = [], 0
+            chunk.append(h)
+            size += len(h) + 4
+        if chunk:
+            hashes += self._call("POST", "/v1/blobs", body={"blobs": chunk})["hashes"]
+        return hashes
+
+    def get_blob(self, hash_hex: str) -> bytes:
+        """A blob's bytes, re-hashed here too: a node cannot hand out something else under a hash."""
+        url = f"{self.base_url}/v1/blobs/{quote(hash_hex, safe='')}"
+        try:
+            r = self._http.get(f"/v1/blobs/{quote(hash_hex, safe='')}")
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            raise LedgerError(errors.NODE_UNREACHABLE, f"{url}: {type(exc).__name__} {exc}") from exc
+        if not r.is_success:
+            try:
+                doc = r.json()
+            except ValueError:
+                doc = None
+            raise error_from_body(r.status_code, doc, url)
+        if hashlib.sha256(r.content).hexdigest() != hash_hex.lower():
+            raise LedgerError(errors.BLOB_CORRUPT, f"{hash_hex}: the node answered bytes with another hash")
+        return r.content
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ailedger.chain import accounts, params
+from ailedger.chain.blobstore import BlobStore
 from ailedger.chain.block import Block
 from ailedger.chain.mempool import Mempool
 from ailedger.chain.proofs import AccountProof, receipt_proof_json
@@ -52,6 +53,7 @@ class Node:
         self.chain_id = head.chain_id
         self.mempool = Mempool(runtime, self.state, head, mempool_limit)
         self._reload_mempool()
+        self._blobs: BlobStore | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -200,6 +202,27 @@ class Node:
         return {name: {"value": v, "unit": self.runtime.params.specs[name].unit,
                        "doc": self.runtime.params.specs[name].doc} for name, v in values.items()}
 
+    # -- blobs -----------------------------------------------------------------------------------
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The data directory's content-addressed blob store (records, schemas), opened on first use."""
+        if self._blobs is None:
+            self._blobs = BlobStore(self.store.dir / "blobs")
+        return self._blobs
+
+    def put_blobs(self, blobs: list[bytes]) -> list[str]:
+        return [h.hex() for h in self.blobs.put_many(blobs)]
+
+    def get_blob(self, hash_hex: str) -> bytes:
+        try:
+            h = bytes.fromhex(hash_hex)
+        except ValueError as exc:
+            raise LedgerError(errors.BAD_HEX, hash_hex) from exc
+        return self.blobs.get(h)
+
     def close(self) -> None:
         self.stop()
+        if self._blobs is not None:
+            self._blobs.close()
         self.store.close()
