@@ -9,10 +9,12 @@ from __future__ import annotations
 from ailedger.chain.accounts import AccountsModule
 from ailedger.chain.module import Module
 from ailedger.chain.runtime import Runtime
+from ailedger.datanet.module import DatanetModule
+from ailedger.reputation.module import ReputationModule
 
 
 def default_modules() -> list[Module]:
-    return [AccountsModule()]
+    return [AccountsModule(), ReputationModule(), DatanetModule()]
 
 
 def default_runtime() -> Runtime:
