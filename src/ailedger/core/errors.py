@@ -228,3 +228,20 @@ BAD_GATE_CONFIG = register(801, "bad_gate_config",
 BAD_NEARDUP_INDEX = register(802, "bad_neardup_index",
                              "The near-duplicate index file is damaged or was built with other settings; rebuild it "
                              "from the Datanet's accepted records.")
+
+# Datanet service: reads, the contributor and gatekeeper workers, export (10xx)
+VERSION_NOT_FOUND = register(1000, "version_not_found",
+                             "The Datanet has no version with that number; see `ailedger datanet show NAME` for its "
+                             "versions.", 404)
+EXPORT_MISMATCH = register(1001, "export_mismatch",
+                           "The records the node returned do not hash to the version's on-ledger root; the export "
+                           "was not written. Do not trust that node's copy.")
+NO_RECORDS_PASSED = register(1002, "no_records_passed",
+                             "No record of the file passed the gates, so nothing was staked; see each record's "
+                             "verdict with `ailedger datanet check FILE --datanet NAME`.")
+INTERRUPTED = register(1003, "interrupted",
+                       "The command was interrupted; what it committed stays committed, and running the same command "
+                       "again continues where it stopped without staking anything twice.")
+BAD_RECORD_HASH = register(1004, "bad_record_hash",
+                           "A record hash is 64 hex digits (the SHA-256 of the record's canonical JSON); copy it "
+                           "again from `ailedger datanet review`.")
