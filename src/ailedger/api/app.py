@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ailedger
+from ailedger.api.datanets import add_datanet_routes
 from ailedger.chain.node import Node
 from ailedger.core import errors
 from ailedger.core.encoding import MAX_AMOUNT
@@ -265,6 +266,7 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         parse_hex(blob_hash, "blob hash")
         return Response(node.get_blob(blob_hash.lower()), media_type="application/octet-stream")
 
+    add_datanet_routes(app, node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -140,6 +140,40 @@ class HttpClient:
             raise LedgerError(errors.BLOB_CORRUPT, f"{hash_hex}: the node answered bytes with another hash")
         return r.content
 
+    # -- Datanets and reputation (datanet/service.py) ----------------------------------------------
+
+    @staticmethod
+    def _seg(text: str) -> str:
+        return quote(str(text), safe="")
+
+    def datanets(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/datanets"))
+
+    def datanet(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}"))
+
+    def datanet_record(self, name: str, hash_hex: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/records/{self._seg(hash_hex)}"))
+
+    def datanet_pending(self, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/pending",
+                               params={"limit": str(limit), "offset": str(offset)}))
+
+    def datanet_version(self, name: str, number: int, offset: int = 0, limit: int = 10_000) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/versions/{self._seg(str(number))}",
+                               params={"offset": str(offset), "limit": str(limit)}))
+
+    def datanet_hashes(self, name: str, status: str = "accepted", offset: int = 0,
+                       limit: int = 10_000) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/hashes",
+                               params={"status": status, "offset": str(offset), "limit": str(limit)}))
+
+    def datanet_known(self, name: str, hashes_hex: list[str]) -> dict[str, Any]:
+        return dict(self._call("POST", f"/v1/datanets/{self._seg(name)}/known", body={"hashes": list(hashes_hex)}))
+
+    def reputation(self, address: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/reputation/{self._seg(address)}"))
+
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
@@ -19,6 +19,10 @@ from ailedger.chain.writerlock import lock_writer
 from ailedger.cli.output import Settings
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.datanet.remote import DatanetBackend
+
+if TYPE_CHECKING:
+    from ailedger.datanet.service import DatanetReads
 
 NODE_ENV = "AILEDGER_NODE"
 
@@ -30,14 +34,11 @@ ChainDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help="The chain's data directory (default HOME/data).", file_okay=False)]
 
 
-class Backend(Protocol):
-    def status(self) -> dict[str, Any]: ...
-    def account(self, address: str, proof: bool = False) -> dict[str, Any]: ...
+class Backend(DatanetBackend, Protocol):
+    """The node calls (status, accounts, transactions, blobs, Datanets) plus block and transaction look-ups."""
+
     def block(self, height: int | str) -> dict[str, Any]: ...
     def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]: ...
-    def params(self) -> dict[str, Any]: ...
-    def submit(self, raw: bytes) -> dict[str, Any]: ...
-    def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -59,6 +60,16 @@ class Embedded:
             self.close()
             why = "no node_key.json" if key is None else "node_key.json is not the chain's proposer"
             raise LedgerError(errors.NO_PROPOSER_KEY, f"{data_dir}: {why}")
+        self._reads: DatanetReads | None = None
+
+    @property
+    def reads(self) -> DatanetReads:
+        """The Datanet reads the node's HTTP routes serve, made on first use (they import the gates)."""
+        if self._reads is None:
+            from ailedger.datanet.service import DatanetReads
+
+            self._reads = DatanetReads(self.node)
+        return self._reads
 
     def _unlock(self) -> None:
         if self._lock is not None:
@@ -82,6 +93,38 @@ class Embedded:
 
     def submit(self, raw: bytes) -> dict[str, Any]:
         return self.node.submit(raw)
+
+    def put_blobs(self, blobs: list[bytes]) -> list[str]:
+        return self.node.put_blobs(blobs)
+
+    def get_blob(self, hash_hex: str) -> bytes:
+        return self.node.get_blob(hash_hex)
+
+    # Datanet reads: the very functions the node's HTTP routes call (datanet/service.py)
+    def datanets(self) -> dict[str, Any]:
+        return self.reads.datanets()
+
+    def datanet(self, name: str) -> dict[str, Any]:
+        return self.reads.datanet(name)
+
+    def datanet_record(self, name: str, hash_hex: str) -> dict[str, Any]:
+        return self.reads.record(name, hash_hex)
+
+    def datanet_pending(self, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        return self.reads.pending(name, limit, offset)
+
+    def datanet_version(self, name: str, number: int, offset: int = 0, limit: int = 10_000) -> dict[str, Any]:
+        return self.reads.version(name, number, offset, limit)
+
+    def datanet_hashes(self, name: str, status: str = "accepted", offset: int = 0,
+                       limit: int = 10_000) -> dict[str, Any]:
+        return self.reads.hashes(name, status, offset, limit)
+
+    def datanet_known(self, name: str, hashes_hex: list[str]) -> dict[str, Any]:
+        return self.reads.known(name, hashes_hex)
+
+    def reputation(self, address: str) -> dict[str, Any]:
+        return self.reads.reputation(address)
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ailedger.cli import bench, chain, demo, keys, query, tx
+from ailedger.cli import bench, chain, datanet, demo, keys, query, reputation, tx
 from ailedger.cli.output import HOME_ENV, Settings, default_home, exit_code, report_error
 from ailedger.core.errors import LedgerError
 
@@ -48,6 +48,8 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(chain.chain_app, name="chain")
 app.add_typer(chain.node_app, name="node")
 app.add_typer(tx.app, name="tx")
+app.add_typer(datanet.app, name="datanet")
+app.add_typer(reputation.app, name="reputation")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")

@@ -1,0 +1,76 @@
+"""Write a Datanet version back out as JSONL, verified against the root the ledger froze.
+
+The version lists its record hashes in acceptance order; their Merkle root (`core.merkle.merkle_root`)
+must equal the version's root, and every record's bytes must hash to its hash (the blob store and
+the HTTP client check that on every read; it is checked once more here). Each line of the output is
+the record's canonical JSON exactly as stored, so anyone can re-hash the lines, rebuild the root
+and compare it with the ledger without trusting this program. The file appears only when all of it
+is written and checked (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
+from ailedger.core.merkle import merkle_root
+from ailedger.datanet.remote import DatanetBackend
+
+Progress = Callable[[str, int, int | None], None]
+PAGE = 10_000
+
+
+def version_hashes(backend: DatanetBackend, name: str, version: int) -> tuple[dict[str, Any], list[bytes]]:
+    """The version's document (root, count, height) and all its record hashes, page by page."""
+    first = backend.datanet_version(name, version, 0, PAGE)
+    hashes = [bytes.fromhex(h) for h in first["hashes"]]
+    offset = first["next_offset"]
+    while offset is not None:
+        page = backend.datanet_version(name, version, offset, PAGE)
+        hashes += [bytes.fromhex(h) for h in page["hashes"]]
+        offset = page["next_offset"]
+    return first, hashes
+
+
+def export_version(datanet_name: str, version: int, backend: DatanetBackend, out_path: Path | str,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Write version `version` of the Datanet to `out_path` (JSONL); returns what was written and checked."""
+    out = Path(out_path)
+    doc, hashes = version_hashes(backend, datanet_name, version)
+    root = bytes.fromhex(doc["root"])
+    if len(hashes) != doc["count"] or merkle_root(hashes) != root:
+        raise LedgerError(errors.EXPORT_MISMATCH, f"{len(hashes)} hashes for a count of {doc['count']}, or their "
+                                                  f"root differs from {doc['root']}")
+    tick = progress or (lambda stage, done, total: None)
+    tmp = out.with_name(out.name + ".partial")
+    size = 0
+    try:
+        with open(tmp, "wb") as f:
+            for i, h in enumerate(hashes):
+                blob = backend.get_blob(h.hex())
+                if hashlib.sha256(blob).digest() != h or b"\n" in blob:
+                    raise LedgerError(errors.EXPORT_MISMATCH, f"record {i} ({h.hex()}) has other bytes than its hash")
+                f.write(blob + b"\n")
+                size += len(blob) + 1
+                tick("export", i + 1, len(hashes))
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(out)
+    except OSError as exc:
+        raise LedgerError(errors.FILE_UNREADABLE, f"{out}: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"datanet": doc["datanet"], "version": doc["version"], "root": doc["root"], "count": doc["count"],
+            "height": doc["height"], "out": str(out), "bytes": size, "verified": True}
+
+
+def verify_export(path: Path | str, root_hex: str) -> bool:
+    """Re-hash an exported file's lines and compare their Merkle root with `root_hex` (the ledger's)."""
+    with open(path, "rb") as f:
+        hashes = [hashlib.sha256(line.rstrip(b"\n")).digest() for line in f]
+    return merkle_root(hashes).hex() == root_hex.lower()
