@@ -73,3 +73,12 @@ def test_centroid_is_a_running_mean_of_unit_vectors() -> None:
 def test_threshold_is_checked() -> None:
     with pytest.raises(ValueError):
         OffTopicGate(bow_embed, threshold=0.0)
+
+
+def test_calibrated_threshold_is_the_accepted_records_own_quantile() -> None:
+    train = [record_text(s.record) for s in generate(3000, seed=5) if s.label == "honest"][:1500]
+    gate = OffTopicGate.calibrated(bow_embed, train, quantile=0.99)
+    own = gate.distances(train)
+    assert gate.threshold == pytest.approx(float(np.quantile(own, 0.99)), rel=1e-6)
+    assert (own > gate.threshold).mean() <= 0.011
+    assert OffTopicGate.calibrated(bow_embed, []).centroid is None

@@ -284,9 +284,10 @@ def gate(ctx: typer.Context, name: NameArg, sender: FromOpt,
          offtopic: Annotated[bool, typer.Option(
              "--offtopic/--no-offtopic", help="Run the off-topic gate (static embedding distilled from MiniLM, "
              "cached after a one-time ~20 s distillation) once the Datanet has accepted records.")] = True,
-         offtopic_threshold: Annotated[float, typer.Option(
+         offtopic_threshold: Annotated[float | None, typer.Option(
              "--offtopic-threshold", help="Cosine distance to the accepted records' centroid above which a record "
-             "is off-topic.", min=0.01, max=2.0)] = 0.5,
+             "is off-topic (default: calibrated to the 99.5th percentile of the accepted records' own "
+             "distances).", min=0.01, max=2.0)] = None,
          fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
          passphrase_file: PassphraseFile = None) -> None:
     """Gatekeeper: run every automatic gate over the pending records and post the rejections."""

@@ -105,7 +105,7 @@ def pending_hashes(backend: DatanetBackend, name: str, page: int = 1_000) -> lis
     return out
 
 
-def offtopic_gate(backend: DatanetBackend, dn: dict[str, Any], embed: Embedder, threshold: float,
+def offtopic_gate(backend: DatanetBackend, dn: dict[str, Any], embed: Embedder, threshold: float | None,
                   sample: int, text_fields: tuple[str, ...] | None) -> OffTopicGate | None:
     """The off-topic gate centred on (up to `sample` of the latest) accepted records; None before any."""
     accepted = int(dn["counts"]["accepted"])
@@ -119,7 +119,11 @@ def offtopic_gate(backend: DatanetBackend, dn: dict[str, Any], embed: Embedder, 
             texts.append(record_text(json.loads(backend.get_blob(h)), text_fields))
         except (LedgerError, ValueError):
             continue
-    return OffTopicGate.from_accepted(embed, texts, threshold) if texts else None
+    if not texts:
+        return None
+    if threshold is None:  # calibrated on the accepted records themselves
+        return OffTopicGate.calibrated(embed, texts)
+    return OffTopicGate.from_accepted(embed, texts, threshold)
 
 
 def _read(backend: DatanetBackend, h: bytes) -> tuple[Any, bool]:
@@ -143,7 +147,7 @@ def _judge(summary: GateSummary, h: bytes, r: RecordResult) -> Rejection | None:
 
 
 def run_gates(datanet_name: str, gatekeeper_key: KeyPair, backend: DatanetBackend, state_dir: Path, *,
-              embedder: Embedder | None = None, offtopic_threshold: float = 0.5, offtopic_sample: int = 2_000,
+              embedder: Embedder | None = None, offtopic_threshold: float | None = None, offtopic_sample: int = 2_000,
               gate_config: GateConfig | None = None, fee: int | None = None,
               progress: Progress | None = None) -> GateSummary:
     """Gate every pending record not checked before and post the rejections; returns what happened."""

@@ -201,8 +201,11 @@ def contribute(path: Path | str, datanet_name: str, key: KeyPair, backend: Datan
                include_rejected: bool = False, gate_config: GateConfig | None = None,
                progress: Progress | None = None, fee: int | None = None, fmt: str | None = None,
                txt_mode: TxtMode = "line", spool_dir: Path | None = None,
-               neardup_index: NearDupIndex | None = None) -> ContributeSummary:
-    """Gate the file locally, then stake what passed, chunk by chunk (module docstring); returns the summary."""
+               neardup_index: NearDupIndex | None = None, offtopic: OffTopicGate | None = None) -> ContributeSummary:
+    """Gate the file locally, then stake what passed, chunk by chunk (module docstring); returns the summary.
+
+    `offtopic` is the Datanet's off-topic gate when the caller has one (see gatekeeper.offtopic_gate).
+    """
     dn = backend.datanet(datanet_name)
     config = gate_config or datanet_gate_config(backend, dn)
     summary = ContributeSummary(dn["name"], str(path), stake_per_record=int(dn["stake_per_record"]),
@@ -213,7 +216,8 @@ def contribute(path: Path | str, datanet_name: str, key: KeyPair, backend: Datan
         # Without redaction the exact-duplicate gate already flags every repeat; with it, two records may
         # redact to the same bytes, so the stored hashes are tracked too.
         seen: set[bytes] | None = set() if config.pii_policy == "redact" else None
-        for lr in check_file(path, config, backend_lookup(backend, dn["name"]), neardup_index, None, fmt, txt_mode):
+        for lr in check_file(path, config, backend_lookup(backend, dn["name"]), neardup_index, offtopic, fmt,
+                             txt_mode):
             summary.count(lr)
             r = lr.result
             stakeable = r.passed or (include_rejected and not lr.duplicate)

@@ -19,6 +19,7 @@ from ailedger.datanet.gates.verdict import OffTopicReason
 
 Embed = Callable[[list[str]], npt.NDArray[np.floating]]
 F32 = npt.NDArray[np.float32]
+CALIBRATION_QUANTILE = 0.995
 
 
 def _unit_rows(x: npt.NDArray[np.floating]) -> F32:
@@ -62,6 +63,20 @@ class OffTopicGate:
             acc = acc or Centroid(emb.shape[1])
             acc.add(emb)
         return cls(embed, None if acc is None else acc.direction(), threshold)
+
+    @classmethod
+    def calibrated(cls, embed: Embed, texts: Sequence[str], quantile: float = CALIBRATION_QUANTILE) -> OffTopicGate:
+        """Centred on `texts` (accepted records), with the threshold at their own `quantile` distance.
+
+        Why calibrate: how far on-topic records lie from the centre depends on the embedding model
+        and on how broad the topic is, so a fixed number is wrong for most Datanets; the accepted
+        records themselves say where on-topic ends.
+        """
+        gate = cls.from_accepted(embed, texts, threshold=2.0)
+        if gate.centroid is None or not texts:
+            return gate
+        limit = float(np.quantile(gate.distances(texts), quantile))
+        return cls(embed, gate.centroid, min(max(limit, 1e-3), 2.0))
 
     def distances(self, texts: Sequence[str]) -> F32:
         """Cosine distance (1 - cosine similarity) of each text to the centroid; 0 with no centroid."""
