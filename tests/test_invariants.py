@@ -17,11 +17,16 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ailedger"
 LAYER = {
     "core": 0,
     "chain": 1,
-    "reputation": 2,  # domain, lowest: datanets, the market and agents weigh by it
-    "datanet": 3, "market": 3, "agents": 3,
-    "factory": 4, "serving": 4, "attribution": 4,
-    "modules": 5,
-    "api": 6, "web": 6, "cli": 7,
+    # domain, each may read the ones above it in this list
+    "reputation": 2,  # datanets, models, the market and agents weigh by it
+    "datanet": 3,
+    "models": 4,  # base models and adapters, whose provenance names Datanet versions
+    "market": 5,  # compute jobs, which train and serve models
+    "agents": 6,
+    # engines
+    "factory": 7, "serving": 7, "attribution": 7,
+    "modules": 8,
+    "api": 9, "web": 9, "cli": 10,
 }
 
 # Modules whose code runs inside `apply` or computes what a block commits to.
@@ -30,7 +35,10 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "chain/tx.py", "chain/block.py", "chain/receipt.py",
                  "reputation/beta.py", "reputation/module.py",
                  "datanet/state.py", "datanet/frontier.py", "datanet/rules.py", "datanet/payloads.py", "datanet/txs.py",
-                 "datanet/module.py", "datanet/views.py"]
+                 "datanet/module.py", "datanet/views.py",
+                 "models/state.py", "models/payloads.py", "models/txs.py", "models/module.py", "models/views.py",
+                 "market/state.py", "market/payloads.py", "market/txs.py", "market/rules.py", "market/module.py",
+                 "market/views.py"]
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}
 
