@@ -47,15 +47,6 @@ SEED, PRIOR_SEED = 7, 99
 _err = Console(stderr=True)
 
 
-def rss_mb() -> float:
-    """Current resident set size (VmRSS), in MiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def auc(positive: npt.NDArray[np.floating], negative: npt.NDArray[np.floating]) -> float:
     """Probability that a random positive scores above a random negative (Mann-Whitney U, ties count half)."""
     from scipy.stats import rankdata

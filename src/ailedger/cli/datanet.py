@@ -123,7 +123,7 @@ def _schema_blob(path: Path) -> bytes:
     from ailedger.datanet.gates.records import canonical_record
     from ailedger.datanet.gates.schema import SchemaGate
 
-    doc = read_json_object(path, errors.BAD_SCHEMA, "a JSON Schema object")
+    doc = read_json_object(path, errors.BAD_SCHEMA)
     SchemaGate(doc)
     return canonical_record(doc)
 

@@ -21,6 +21,7 @@ from ailedger.cli.output import Settings, emit, kv_table, settings
 from ailedger.core import errors, keystore
 from ailedger.core.address import decode_address, encode_address
 from ailedger.core.errors import LedgerError
+from ailedger.core.jsondoc import parse_object
 from ailedger.core.keys import KeyPair
 
 PASSPHRASE_ENV = "AILEDGER_PASSPHRASE"
@@ -46,15 +47,9 @@ def read_text(path: Path) -> str:
         raise LedgerError(errors.FILE_UNREADABLE, f"{path}: {exc.__class__.__name__}: {exc}") from exc
 
 
-def read_json_object(path: Path, code: errors.ErrorCode, what: str = "a JSON object") -> dict[str, Any]:
+def read_json_object(path: Path, code: errors.ErrorCode) -> dict[str, Any]:
     """A file that must hold one JSON object; anything else is `code` (a damaged keystore, a bad genesis...)."""
-    try:
-        doc = json.loads(read_text(path))
-    except ValueError as exc:
-        raise LedgerError(code, f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise LedgerError(code, f"{path}: must hold {what}")
-    return doc
+    return parse_object(read_text(path), code, str(path))
 
 
 def get_passphrase(passphrase_file: Path | None, confirm: bool = False) -> str:

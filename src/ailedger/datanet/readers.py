@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.jsondoc import parse_object
 
 FORMATS = ("jsonl", "csv", "txt", "parquet")
 MAX_LINE_BYTES = 1 << 20
@@ -79,13 +80,7 @@ def _jsonl(path: Path, _mode: TxtMode, max_line_bytes: int) -> Iterator[SourceRe
     for n, line in _lines(path, max_line_bytes):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise LedgerError(errors.BAD_RECORD_FILE, f"{path}:{n}: not JSON ({exc.args[0]})") from exc
-        if not isinstance(obj, dict):
-            raise LedgerError(errors.BAD_RECORD_FILE, f"{path}:{n}: a record must be a JSON object")
-        yield SourceRecord(n, obj)
+        yield SourceRecord(n, parse_object(line, errors.BAD_RECORD_FILE, f"{path}:{n}"))
 
 
 def _txt(path: Path, mode: TxtMode, max_line_bytes: int) -> Iterator[SourceRecord]:

@@ -12,7 +12,6 @@ receipt failed stops the run with its own error code (its fee was charged, nothi
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ailedger.chain.tx import sign_tx
 from ailedger.core import errors
 from ailedger.core.errors import ErrorCode, LedgerError
+from ailedger.core.jsondoc import parse_object
 from ailedger.core.keys import KeyPair
 
 if TYPE_CHECKING:  # the gates pull in NumPy and jsonschema; every CLI command imports this module
@@ -141,12 +141,7 @@ def datanet_gate_config(backend: DatanetBackend, dn: dict[str, Any], **settings:
 
     schema = None
     if dn["schema_hash"] != NO_SCHEMA:
-        raw = backend.get_blob(dn["schema_hash"])
-        try:
-            schema = json.loads(raw)
-        except ValueError as exc:
-            raise LedgerError(errors.BAD_SCHEMA, f"the schema blob of {dn['name']} is not JSON ({exc})") from exc
-        if not isinstance(schema, dict):
-            raise LedgerError(errors.BAD_SCHEMA, f"the schema blob of {dn['name']} is not a JSON object")
+        schema = parse_object(backend.get_blob(dn["schema_hash"]), errors.BAD_SCHEMA,
+                              f"the schema blob of {dn['name']}")
     threshold = min(max(int(dn["neardup_threshold_bps"]) / 10_000, 0.01), 0.999)
     return GateConfig(schema=schema, neardup_threshold=threshold, pii_policy=dn["pii_policy"], **settings)
