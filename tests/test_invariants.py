@@ -35,7 +35,10 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "chain/tx.py", "chain/block.py", "chain/receipt.py",
                  "reputation/beta.py", "reputation/module.py",
                  "datanet/state.py", "datanet/frontier.py", "datanet/rules.py", "datanet/payloads.py", "datanet/txs.py",
-                 "datanet/module.py", "datanet/views.py"]
+                 "datanet/module.py", "datanet/views.py",
+                 "models/state.py", "models/payloads.py", "models/txs.py", "models/module.py", "models/views.py",
+                 "market/state.py", "market/payloads.py", "market/txs.py", "market/rules.py", "market/module.py",
+                 "market/views.py"]
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}
 

@@ -10,11 +10,13 @@ from ailedger.chain.accounts import AccountsModule
 from ailedger.chain.module import Module
 from ailedger.chain.runtime import Runtime
 from ailedger.datanet.module import DatanetModule
+from ailedger.market.module import MarketModule
+from ailedger.models.module import ModelsModule
 from ailedger.reputation.module import ReputationModule
 
 
 def default_modules() -> list[Module]:
-    return [AccountsModule(), ReputationModule(), DatanetModule()]
+    return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule()]
 
 
 def default_runtime() -> Runtime:

