@@ -23,10 +23,10 @@ LAYER = {
     "models": 4,  # base models and adapters, whose provenance names Datanet versions
     "market": 5,  # compute jobs, which train and serve models
     "agents": 6,
-    # engines
-    "factory": 7, "serving": 7, "attribution": 7,
-    "modules": 8,
-    "api": 9, "web": 9, "cli": 10,
+    # engines: serving loads what the factory trains; attribution reads both
+    "factory": 7, "serving": 8, "attribution": 9,
+    "modules": 10,
+    "api": 11, "web": 11, "cli": 12,
 }
 
 # Modules whose code runs inside `apply` or computes what a block commits to.

@@ -317,3 +317,15 @@ NO_TRAINING_RECORDS = register(1207, "no_training_records",
 CHECKPOINT_MISMATCH = register(1208, "checkpoint_mismatch",
                                "The output directory holds checkpoints of another training run (other base, data or "
                                "settings); resume with the same settings or use a new output directory.")
+
+# Model and job commands: the CLI and the read API over the models and market modules (13xx)
+BAD_JOB_ID = register(1300, "bad_job_id",
+                      "A job id is 64 hex digits (as printed by `ailedger job post` and `ailedger job list`); copy it "
+                      "again.")
+CARD_MISMATCH = register(1301, "card_mismatch",
+                         "The adapter's model card disagrees with the ledger (another base weights hash, Datanet "
+                         "snapshot or adapter hash); publish it against what it was trained on.", 409)
+BASE_HASHES_NEEDED = register(1302, "base_hashes_needed",
+                              "Cannot read the base model directory here; give --dir with config.json and "
+                              "safetensors weights, or all of --weights-hash, --config-hash, --arch, --params and "
+                              "--context.")
