@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ailedger
 from ailedger.api.datanets import add_datanet_routes
+from ailedger.api.models import add_model_routes
 from ailedger.chain.node import Node
 from ailedger.core import errors
 from ailedger.core.encoding import MAX_AMOUNT
@@ -267,6 +268,7 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
         return Response(node.get_blob(blob_hash.lower()), media_type="application/octet-stream")
 
     add_datanet_routes(app, node)
+    add_model_routes(app, node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -174,6 +174,27 @@ class HttpClient:
     def reputation(self, address: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/v1/reputation/{self._seg(address)}"))
 
+    # -- the model registry and compute jobs (models/service.py, market/service.py) -----------------
+
+    def ledger_models(self, include_retired: bool = True) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/ledger/models",
+                               params={"include_retired": "true" if include_retired else "false"}))
+
+    def ledger_model(self, ref: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/ledger/models/{self._seg(ref)}"))
+
+    def ledger_bases(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/ledger/bases"))
+
+    def ledger_base(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/ledger/bases/{self._seg(name)}"))
+
+    def jobs(self, status: str | None = None) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/jobs", params={"status": status} if status is not None else None))
+
+    def job(self, id_hex: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/jobs/{self._seg(id_hex)}"))
+
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.
 

@@ -23,6 +23,8 @@ from ailedger.datanet.remote import DatanetBackend
 
 if TYPE_CHECKING:
     from ailedger.datanet.service import DatanetReads
+    from ailedger.market.service import JobReads
+    from ailedger.models.service import ModelReads
 
 NODE_ENV = "AILEDGER_NODE"
 
@@ -35,10 +37,17 @@ ChainDirOpt = Annotated[Path | None, typer.Option(
 
 
 class Backend(DatanetBackend, Protocol):
-    """The node calls (status, accounts, transactions, blobs, Datanets) plus block and transaction look-ups."""
+    """The node calls (status, accounts, transactions, blobs, Datanets) plus block and transaction look-ups,
+    the model registry and compute jobs."""
 
     def block(self, height: int | str) -> dict[str, Any]: ...
     def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]: ...
+    def ledger_models(self, include_retired: bool = True) -> dict[str, Any]: ...
+    def ledger_model(self, ref: str) -> dict[str, Any]: ...
+    def ledger_bases(self) -> dict[str, Any]: ...
+    def ledger_base(self, name: str) -> dict[str, Any]: ...
+    def jobs(self, status: str | None = None) -> dict[str, Any]: ...
+    def job(self, id_hex: str) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -61,6 +70,8 @@ class Embedded:
             why = "no node_key.json" if key is None else "node_key.json is not the chain's proposer"
             raise LedgerError(errors.NO_PROPOSER_KEY, f"{data_dir}: {why}")
         self._reads: DatanetReads | None = None
+        self._models: ModelReads | None = None
+        self._jobs: JobReads | None = None
 
     @property
     def reads(self) -> DatanetReads:
@@ -125,6 +136,41 @@ class Embedded:
 
     def reputation(self, address: str) -> dict[str, Any]:
         return self.reads.reputation(address)
+
+    # The model registry and compute jobs: the functions the node's /v1/ledger and /v1/jobs routes call
+    @property
+    def model_reads(self) -> ModelReads:
+        if self._models is None:
+            from ailedger.models.service import ModelReads
+
+            self._models = ModelReads(self.node)
+        return self._models
+
+    @property
+    def job_reads(self) -> JobReads:
+        if self._jobs is None:
+            from ailedger.market.service import JobReads
+
+            self._jobs = JobReads(self.node)
+        return self._jobs
+
+    def ledger_models(self, include_retired: bool = True) -> dict[str, Any]:
+        return self.model_reads.models(include_retired)
+
+    def ledger_model(self, ref: str) -> dict[str, Any]:
+        return self.model_reads.model(ref)
+
+    def ledger_bases(self) -> dict[str, Any]:
+        return self.model_reads.bases()
+
+    def ledger_base(self, name: str) -> dict[str, Any]:
+        return self.model_reads.base(name)
+
+    def jobs(self, status: str | None = None) -> dict[str, Any]:
+        return self.job_reads.jobs(status)
+
+    def job(self, id_hex: str) -> dict[str, Any]:
+        return self.job_reads.job(id_hex)
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ailedger.cli import bench, chain, datanet, demo, keys, query, reputation, tx
+from ailedger.cli import bench, chain, datanet, demo, job, keys, model, query, reputation, tx
 from ailedger.cli.output import HOME_ENV, Settings, default_home, exit_code, report_error
 from ailedger.core.errors import LedgerError
 
@@ -50,6 +50,8 @@ app.add_typer(chain.node_app, name="node")
 app.add_typer(tx.app, name="tx")
 app.add_typer(datanet.app, name="datanet")
 app.add_typer(reputation.app, name="reputation")
+app.add_typer(model.app, name="model")
+app.add_typer(job.app, name="job")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")

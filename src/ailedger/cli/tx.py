@@ -7,6 +7,7 @@ transaction is sent to.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +18,7 @@ from ailedger.chain.proofs import verify_receipt_proof
 from ailedger.chain.tx import sign_tx
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile, get_passphrase, key_dir
-from ailedger.cli.output import Explained, emit, kv_table, marked, settings, units
+from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings, units
 from ailedger.core import errors
 from ailedger.core.address import decode_address
 from ailedger.core.amounts import parse_units
@@ -147,3 +148,19 @@ def show(ctx: typer.Context, tx_id: Annotated[str, typer.Argument(help="Transact
     with open_backend(s, node, data_dir) as backend:
         t = checked_tx(backend, tx_id, proof)
     emit(s, t, lambda c: render_tx(c, t))
+
+
+def unlock_key(s: Settings, sender: str, passphrase_file: Path | None) -> KeyPair:
+    """The sender's key; a missing or damaged key fails before the passphrase is asked for."""
+    keys = key_dir(s)
+    keys.info(sender)
+    return keys.unlock(sender, get_passphrase(passphrase_file))
+
+
+def send_ok(backend: Backend, key: KeyPair, tx_type: int, payload: bytes, fee: str | None) -> dict[str, Any]:
+    """Send and wait; an included transaction whose receipt failed raises its own code."""
+    result = send(backend, key, tx_type, payload, parse_units(fee) if fee is not None else None)
+    failure = receipt_failure(result)
+    if failure is not None:
+        raise failure
+    return result
