@@ -22,14 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ailedger.cli import datanet_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
-from ailedger.cli.keys import PassphraseFile, get_passphrase, key_dir, read_json_object
+from ailedger.cli.keys import PassphraseFile, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings
-from ailedger.cli.tx import FeeOpt, FromOpt, receipt_failure, send
+from ailedger.cli.tx import FeeOpt, FromOpt, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.address import decode_address
 from ailedger.core.amounts import parse_units
 from ailedger.core.errors import LedgerError
-from ailedger.core.keys import KeyPair
 from ailedger.datanet import payloads as p
 from ailedger.datanet.remote import TxSender, WithReport, datanet_gate_config, param
 from ailedger.datanet.state import FeeSplit
@@ -66,22 +65,8 @@ TxtOpt = Annotated[TxtMode, typer.Option("--txt-mode", help="A .txt file holds o
 
 # -- helpers ------------------------------------------------------------------------------------------
 
-def _key(s: Settings, sender: str, passphrase_file: Path | None) -> KeyPair:
-    keys = key_dir(s)
-    keys.info(sender)  # a missing or damaged key fails before the passphrase is asked for
-    return keys.unlock(sender, get_passphrase(passphrase_file))
-
-
 def _fee(fee: str | None) -> int | None:
     return parse_units(fee) if fee is not None else None
-
-
-def _send(backend: Backend, key: KeyPair, tx_type: int, payload: bytes, fee: str | None) -> dict[str, Any]:
-    result = send(backend, key, tx_type, payload, _fee(fee))
-    failure = receipt_failure(result)
-    if failure is not None:
-        raise failure
-    return result
 
 
 @contextmanager
@@ -163,11 +148,11 @@ def create(ctx: typer.Context, name: NameArg, sender: FromOpt,
     payload = p.CREATE_CODEC.encode(p.CreateDatanet(
         name, topic, description, hashlib.sha256(blob).digest() if blob else bytes(32), licence,
         parse_units(stake_per_record), quorum, window, split, round(neardup * 10_000), 1 if pii is Pii.redact else 0))
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     with open_backend(s, node, data_dir, write=True) as backend:
         if blob is not None:
             backend.put_blobs([blob])  # first: the Datanet never exists without its schema
-        result = _send(backend, key, p.CREATE, payload, fee)
+        result = send_ok(backend, key, p.CREATE, payload, fee)
         doc = backend.datanet(name)
     emit(s, {**doc, "tx": result}, lambda c: render.render_datanet(c, doc))
 
@@ -175,9 +160,9 @@ def create(ctx: typer.Context, name: NameArg, sender: FromOpt,
 def _role(ctx: typer.Context, sender: str, tx_type: int, payload: bytes, name: str, fee: str | None,
           node: str | None, data_dir: Path | None, passphrase_file: Path | None) -> None:
     s = settings(ctx)
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     with open_backend(s, node, data_dir, write=True) as backend:
-        result = _send(backend, key, tx_type, payload, fee)
+        result = send_ok(backend, key, tx_type, payload, fee)
         doc = backend.datanet(name)
     emit(s, {**doc, "tx": result}, lambda c: render.render_datanet(c, doc))
 
@@ -206,9 +191,9 @@ def snapshot(ctx: typer.Context, name: NameArg, sender: FromOpt, fee: FeeOpt = N
              data_dir: DataDirOpt = None, passphrase_file: PassphraseFile = None) -> None:
     """Freeze a version: the Merkle root over every accepted record hash so far (owner only)."""
     s = settings(ctx)
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     with open_backend(s, node, data_dir, write=True) as backend:
-        result = _send(backend, key, p.SNAPSHOT, p.NAMED_CODEC.encode(p.Named(name)), fee)
+        result = send_ok(backend, key, p.SNAPSHOT, p.NAMED_CODEC.encode(p.Named(name)), fee)
         version = backend.datanet(name)["versions"][-1]
     doc = {**version, "datanet": name, "tx": result}
     emit(s, doc, lambda c: c.print(kv_table(f"{name} version {version['version']}", [
@@ -269,7 +254,7 @@ def contribute_cmd(ctx: typer.Context, name: NameArg, file: FileArg, sender: Fro
     from ailedger.datanet.pipeline import contribute
 
     s = settings(ctx)
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     with _reported(), open_backend(s, node, data_dir, write=True) as backend, _bars(s) as tick:
         summary = contribute(file, name, key, backend, include_rejected=include_rejected, progress=tick,
                              fee=_fee(fee), fmt=fmt, txt_mode=txt_mode.value)
@@ -294,7 +279,7 @@ def gate(ctx: typer.Context, name: NameArg, sender: FromOpt,
     from ailedger.datanet.gatekeeper import run_gates
 
     s = settings(ctx)
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     embedder = _lazy_embedder(s) if offtopic else None
     with _reported(), open_backend(s, node, data_dir, write=True) as backend, _bars(s) as tick:
         summary = run_gates(name, key, backend, _chain_dir(s, "gatekeeper", backend), embedder=embedder,
@@ -356,7 +341,7 @@ def vote(ctx: typer.Context, name: NameArg,
     s = settings(ctx)
     hashes = [parse_record_hash(h) for h in records]
     accept = 1 if choice is Choice.accept else 0
-    key = _key(s, sender, passphrase_file)
+    key = unlock_key(s, sender, passphrase_file)
     with open_backend(s, node, data_dir, write=True) as backend:
         per_tx = param(backend, "datanet_max_records_per_tx")
         sender_ = TxSender(backend, key, _fee(fee))
