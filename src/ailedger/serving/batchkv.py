@@ -37,8 +37,9 @@ class BatchKV:
 
     def mask(self, extra: int = 0) -> torch.Tensor:
         """The (rows, length + extra) attention mask: 0 on each row's left padding."""
-        cols = torch.arange(self.length + extra)
-        return (cols[None, :] >= torch.tensor(self.pad)[:, None]).long()
+        dev = layers(self.cache)[0][0].device if self.cache is not None else torch.device("cpu")
+        cols = torch.arange(self.length + extra, device=dev)
+        return (cols[None, :] >= torch.tensor(self.pad, device=dev)[:, None]).long()
 
     def merge(self, other: BatchKV) -> None:
         """Append `other`'s rows, left-padding whichever side is shorter."""
@@ -60,8 +61,9 @@ class BatchKV:
             return
         pad = [self.pad[i] for i in keep]
         cut = min(pad)
-        idx = torch.tensor(keep)
-        data = [(k[idx, :, cut:], v[idx, :, cut:]) for k, v in layers(self.cache)]
+        kv = layers(self.cache)
+        idx = torch.tensor(keep, device=kv[0][0].device)
+        data = [(k[idx, :, cut:], v[idx, :, cut:]) for k, v in kv]
         self.pad = [p - cut for p in pad]
         self.cache = DynamicCache(ddp_cache_data=data)
 

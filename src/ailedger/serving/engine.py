@@ -81,6 +81,7 @@ class Engine:
     def __init__(self, model: nn.Module, slots: LoRASlots, adapters: AdapterCache | None = None,
                  decode: Decode | None = None, max_batch: int = 16, context_length: int | None = None) -> None:
         self.model = model
+        self.device = next(model.parameters()).device  # inputs follow the weights (CPU or a GPU)
         self.slots = slots
         self.adapters = adapters
         self.decode = decode
@@ -215,9 +216,10 @@ class Engine:
         """Run the joiners' prompts together (left-padded), then add their rows to the running batch."""
         n = max(len(g.request.prompt) for g in joiners)
         pad = [n - len(g.request.prompt) for g in joiners]
-        ids = torch.tensor([[0] * p + list(g.request.prompt) for g, p in zip(joiners, pad, strict=True)])
+        dev = self.device
+        ids = torch.tensor([[0] * p + list(g.request.prompt) for g, p in zip(joiners, pad, strict=True)], device=dev)
         part = BatchKV(DynamicCache(), pad)
-        mask = (torch.arange(n)[None, :] >= torch.tensor(pad)[:, None]).long()
+        mask = (torch.arange(n, device=dev)[None, :] >= torch.tensor(pad, device=dev)[:, None]).long()
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         self.slots.select([g.slot for g in joiners])
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=part.cache,
@@ -230,8 +232,8 @@ class Engine:
     def _decode(self) -> None:
         """One token for every running row: a single forward pass over the whole batch."""
         lengths = self.kv.real_lengths()
-        ids = torch.tensor([[g.tokens[-1]] for g in self.running])
-        positions = torch.tensor(lengths)[:, None]
+        ids = torch.tensor([[g.tokens[-1]] for g in self.running], device=self.device)
+        positions = torch.tensor(lengths, device=self.device)[:, None]
         self.slots.select([g.slot for g in self.running])
         out = self.model(input_ids=ids, attention_mask=self.kv.mask(extra=1), position_ids=positions,
                          past_key_values=self.kv.cache, use_cache=True)

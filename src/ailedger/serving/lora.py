@@ -148,7 +148,8 @@ class LoRASlots:
         """Say which slot each batch row of the next forward pass uses (0: the base alone)."""
         distinct = sorted({s for s in rows if s})
         self.batch.distinct = distinct
-        self.batch.rows = torch.tensor(list(rows), dtype=torch.long) if distinct else None
+        device = next(iter(self.layers.values())).a.device if self.layers else None
+        self.batch.rows = torch.tensor(list(rows), dtype=torch.long, device=device) if distinct else None
 
     def set_kernel(self, kernel: Kernel) -> None:
         for layer in self.layers.values():

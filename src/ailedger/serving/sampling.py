@@ -38,7 +38,7 @@ def choose(logits: torch.Tensor, params: list[SamplingParams], generators: list[
 
 
 def sample_row(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator) -> int:
-    probs = torch.softmax(logits.float() / params.temperature, dim=-1)
+    probs = torch.softmax(logits.float().cpu() / params.temperature, dim=-1)  # draws on the CPU generator
     if params.top_p < 1.0:
         sorted_probs, order = probs.sort(descending=True)
         before = sorted_probs.cumsum(-1) - sorted_probs  # mass strictly above each token
