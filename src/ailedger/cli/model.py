@@ -20,6 +20,7 @@ import typer
 from ailedger.cli import model_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile
+from ailedger.cli.model_train import train_cmd
 from ailedger.cli.output import emit, settings
 from ailedger.cli.tx import FeeOpt, FromOpt, send_ok, unlock_key
 from ailedger.core import errors
@@ -151,6 +152,9 @@ def _hash_opt(text: str | None, option: str) -> bytes | None:
 
 
 # -- commands ------------------------------------------------------------------------------------------
+
+app.command("train")(train_cmd)  # in model_train.py: the training job (post, claim, train, deliver, accept)
+
 
 @app.command("register-base")
 def register_base(ctx: typer.Context, name: NameArg, sender: FromOpt,

@@ -329,3 +329,15 @@ BASE_HASHES_NEEDED = register(1302, "base_hashes_needed",
                               "Cannot read the base model directory here; give --dir with config.json and "
                               "safetensors weights, or all of --weights-hash, --config-hash, --arch, --params and "
                               "--context.")
+
+# Training jobs: `ailedger model train`, the local worker flow (14xx)
+TRAIN_JOB_MISMATCH = register(1400, "train_job_mismatch",
+                              "The output directory belongs to another training job (other spec, Datanet version, "
+                              "base, poster or worker); rerun with the same settings to resume it, or use a new "
+                              "--out directory.", 409)
+TRAIN_JOB_CLOSED = register(1401, "train_job_closed",
+                            "The training job recorded in the output directory was refunded (its deadline passed "
+                            "before delivery); train again into a new --out directory.", 409)
+TRAIN_STATE_CORRUPT = register(1402, "train_state_corrupt",
+                               "The output directory's job.json is damaged; restore it (it names the job id) or use a "
+                               "new --out directory.")
