@@ -65,29 +65,16 @@ class AdapterDir:
         return hashlib.sha256(self.hyperparams_blob).hexdigest()
 
 
-def _json_file(path: Path) -> tuple[bytes, dict[str, Any]]:
-    try:
-        raw = path.read_bytes()
-        doc = json.loads(raw)
-    except FileNotFoundError as exc:
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path} is missing") from exc
-    except (OSError, ValueError) as exc:
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path} is not a JSON object")
-    return raw, doc
-
-
 def read_adapter_dir(directory: Path) -> AdapterDir:
     """Hash the adapter's tensors and read its config and card; the card must agree with the tensors."""
-    from ailedger.factory.tensors import read_header, tensors_hash
+    from ailedger.factory.tensors import read_adapter_json, read_header, tensors_hash
 
     weights = directory / ADAPTER_FILE
     if not weights.is_file():
         raise LedgerError(errors.ADAPTER_INVALID, f"{weights} is missing")
     digest = tensors_hash(read_header(weights))
-    _, config = _json_file(directory / ADAPTER_CONFIG)
-    card_blob, card = _json_file(directory / CARD_FILE)
+    _, config = read_adapter_json(directory / ADAPTER_CONFIG)
+    card_blob, card = read_adapter_json(directory / CARD_FILE)
     rank, hyper = config.get("r"), card.get("hyperparams")
     if not isinstance(rank, int) or isinstance(rank, bool):
         raise LedgerError(errors.ADAPTER_INVALID, f"{directory / ADAPTER_CONFIG} has no integer rank 'r'")

@@ -25,6 +25,7 @@ from ailedger.chain.params import Reader
 from ailedger.core import errors
 from ailedger.core.address import decode_address, encode_address
 from ailedger.core.errors import LedgerError
+from ailedger.core.hexid import parse_hex32
 from ailedger.datanet import views
 from ailedger.datanet.gates.verdict import describe, gate_name, reason_name
 from ailedger.datanet.state import STATUS_NAMES, record_key
@@ -48,15 +49,8 @@ class Scannable(Reader, Protocol):
 # -- inputs ---------------------------------------------------------------------------------------
 
 def parse_record_hash(text: str) -> bytes:
-    """A record hash as 64 hex digits (upper or lower case), else bad_record_hash."""
-    try:
-        raw = bytes.fromhex(text)
-    except (ValueError, TypeError):
-        raw = b""
-    if len(raw) != 32 or len(text) != 64:
-        shown = text if len(text) <= 80 else text[:80] + "…"
-        raise LedgerError(errors.BAD_RECORD_HASH, repr(shown))
-    return raw
+    """A record hash as 64 hex digits (any case), else bad_record_hash."""
+    return parse_hex32(text, errors.BAD_RECORD_HASH)
 
 
 def _page(offset: int, limit: int, most: int) -> tuple[int, int]:

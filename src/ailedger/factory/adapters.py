@@ -10,7 +10,6 @@ another architecture fails here rather than deep inside a matmul.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.factory.basemodel import BaseModel, BaseModelInfo
 from ailedger.factory.checkpoints import ADAPTER_CONFIG, ADAPTER_FILE
-from ailedger.factory.tensors import TensorEntry, dir_entries, read_header, tensors_hash
+from ailedger.factory.tensors import TensorEntry, dir_entries, read_adapter_json, read_header, tensors_hash
 from ailedger.factory.train import CARD_FILE
 
 PEFT_PREFIX = "base_model.model."
@@ -43,25 +42,13 @@ class AdapterInfo:
         return sum(e.end - e.start for e in self.tensors)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path} is missing") from exc
-    except (OSError, ValueError) as exc:
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path}: {exc}") from exc
-    if not isinstance(doc, dict):
-        raise LedgerError(errors.ADAPTER_INVALID, f"{path} is not a JSON object")
-    return doc
-
-
 def inspect_adapter(directory: Path | str) -> AdapterInfo:
     """Read an adapter's files and check that its tensors are whole and are the ones its card names."""
     d = Path(directory)
     if not (d / ADAPTER_FILE).is_file():
         raise LedgerError(errors.ADAPTER_INVALID, f"{d / ADAPTER_FILE} is missing")
-    config = _read_json(d / ADAPTER_CONFIG)
-    card = _read_json(d / CARD_FILE)
+    _, config = read_adapter_json(d / ADAPTER_CONFIG)
+    _, card = read_adapter_json(d / CARD_FILE)
     entries = read_header(d / ADAPTER_FILE)
     digest = tensors_hash(entries)
     try:

@@ -25,6 +25,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.jsondoc import parse_object
 from ailedger.datanet.embedding import default_cache_dir
 from ailedger.factory.tensors import canonical_json_hash, dir_entries, params_count, tensors_hash
 
@@ -96,14 +97,12 @@ def _config_for_hash(config: dict[str, Any]) -> dict[str, Any]:
 
 def _read_config(directory: Path) -> dict[str, Any]:
     try:
-        config = json.loads((directory / "config.json").read_text())
+        text = (directory / "config.json").read_text()
     except FileNotFoundError as exc:
         raise LedgerError(errors.BASE_MODEL_UNAVAILABLE, f"{directory} has no config.json") from exc
     except (OSError, ValueError) as exc:
         raise LedgerError(errors.FILE_UNREADABLE, f"{directory / 'config.json'}: {exc}") from exc
-    if not isinstance(config, dict):
-        raise LedgerError(errors.FILE_UNREADABLE, f"{directory / 'config.json'} is not a JSON object")
-    return config
+    return parse_object(text, errors.FILE_UNREADABLE, str(directory / "config.json"))
 
 
 def describe(directory: Path | str, name: str | None = None) -> BaseModelInfo:

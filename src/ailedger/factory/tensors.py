@@ -14,9 +14,11 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.jsondoc import parse_object
 
 HASH_TAG = b"ailedger/tensors/v1"
 MAX_HEADER = 100_000_000
@@ -124,3 +126,14 @@ def params_count(entries: list[TensorEntry]) -> int:
 
 def canonical_json_hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def read_adapter_json(path: Path) -> tuple[bytes, dict[str, Any]]:
+    """One of an adapter's JSON files (config, card): its bytes and the object; anything else is adapter_invalid."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise LedgerError(errors.ADAPTER_INVALID, f"{path} is missing") from exc
+    except OSError as exc:
+        raise LedgerError(errors.ADAPTER_INVALID, f"{path}: {exc}") from exc
+    return raw, parse_object(raw, errors.ADAPTER_INVALID, str(path))

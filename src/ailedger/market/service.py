@@ -13,6 +13,7 @@ from ailedger.chain.node import Node
 from ailedger.chain.params import Reader
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.hexid import parse_hex32
 from ailedger.market import views
 from ailedger.market.state import STATUS_NAMES
 
@@ -22,14 +23,7 @@ STATUS_BY_NAME = {v: k for k, v in STATUS_NAMES.items()}
 
 def parse_job_id(text: str) -> bytes:
     """A job id as 64 hex digits (any case), else bad_job_id."""
-    try:
-        raw = bytes.fromhex(text)
-    except (ValueError, TypeError):
-        raw = b""
-    if len(raw) != 32 or len(text) != 64:
-        shown = text if len(text) <= 80 else text[:80] + "…"
-        raise LedgerError(errors.BAD_JOB_ID, repr(shown))
-    return raw
+    return parse_hex32(text, errors.BAD_JOB_ID)
 
 
 def jobs_json(state: Reader, height: int, status: str | None = None) -> dict[str, Any]:
