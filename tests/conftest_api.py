@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import uvicorn
+
 from ailedger.api.server import bind, make_server, url_of
 from ailedger.chain.accounts import TRANSFER, TRANSFER_CODEC, Transfer
 from ailedger.chain.genesis import Genesis
@@ -44,8 +46,14 @@ def make_chain(data_dir: Path, genesis: Genesis, runtime: Runtime, proposer: Key
 @contextmanager
 def serve_in_thread(node: Node) -> Iterator[str]:
     """A real uvicorn server for `node` on a free loopback port; yields its base URL, stops on exit."""
+    with run_server_in_thread(make_server(node)) as url:
+        yield url
+
+
+@contextmanager
+def run_server_in_thread(server: uvicorn.Server) -> Iterator[str]:
+    """Run a (not yet started) uvicorn server on a free loopback port; yields its base URL, stops on exit."""
     sock = bind("127.0.0.1", 0)
-    server = make_server(node)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

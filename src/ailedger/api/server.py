@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 
     from ailedger.chain.node import Node
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "bind", "load_node_key", "make_server", "serve", "write_node_key"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StopSignals", "bind", "load_node_key", "make_server", "serve",
+           "write_node_key"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8645
@@ -82,7 +83,7 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
     from ailedger.chain.node import Node
     from ailedger.modules import default_runtime
 
-    with _StopSignals() as stop:
+    with StopSignals() as stop:
         lock = lock_writer(Path(data_dir), wait_s=WRITER_WAIT_S)
         key = node_key if node_key is not None else load_node_key(data_dir)
         try:
@@ -107,7 +108,7 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
                 os.close(lock)
 
 
-def _announcing_server(node: Node, log_level: str, url: str, stop: _StopSignals) -> uvicorn.Server:
+def _announcing_server(node: Node, log_level: str, url: str, stop: StopSignals) -> uvicorn.Server:
     """The server, printing "listening on URL" once it accepts connections (or stopping at once if a
     signal came before uvicorn took over the handlers)."""
     import uvicorn
@@ -123,7 +124,7 @@ def _announcing_server(node: Node, log_level: str, url: str, stop: _StopSignals)
     return AnnouncingServer(make_config(node, log_level))
 
 
-class _StopSignals:
+class StopSignals:
     """Make SIGTERM, like SIGINT, end `serve` with a normal return so the node and store are closed.
 
     Outside uvicorn's run these handlers only note the request. uvicorn installs its own while it
@@ -135,7 +136,7 @@ class _StopSignals:
         self.requested = False
         self._saved: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopSignals:
+    def __enter__(self) -> StopSignals:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._saved[sig] = signal.signal(sig, self._note)
@@ -147,3 +148,5 @@ class _StopSignals:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._saved.items():
             signal.signal(sig, handler)
+
+

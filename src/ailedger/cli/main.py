@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ailedger.cli import bench, chain, datanet, demo, job, keys, model, query, reputation, tx
+from ailedger.cli import bench, chain, datanet, demo, job, keys, model, query, reputation, serve, tx
 from ailedger.cli.output import HOME_ENV, Settings, default_home, exit_code, report_error
 from ailedger.core.errors import LedgerError
 
@@ -59,6 +59,7 @@ app.command("params")(query.params_cmd)
 app.command("status")(query.status_cmd)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:

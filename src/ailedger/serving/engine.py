@@ -33,6 +33,7 @@ from ailedger.serving.lora import LoRASlots
 from ailedger.serving.sampling import SamplingParams, choose
 
 TokenCallback = Callable[["Generation", int], None]
+DoneCallback = Callable[["Generation"], None]
 Decode = Callable[[list[int]], str]
 _ids = itertools.count(1)
 
@@ -46,6 +47,7 @@ class Request:
     stop_ids: frozenset[int] = frozenset()
     stop_strings: tuple[str, ...] = ()
     on_token: TokenCallback | None = None  # streaming: called with each new token, on the step thread
+    on_done: DoneCallback | None = None  # called once `done` is set (finished, cancelled or failed), on the step thread
     id: str = field(default_factory=lambda: f"req-{next(_ids)}")
 
 
@@ -271,3 +273,5 @@ class Engine:
         if gen.slot and gen.request.adapter is not None and self.adapters is not None:
             self.adapters.release(gen.request.adapter)
         gen.done.set()
+        if gen.request.on_done is not None:
+            gen.request.on_done(gen)

@@ -1,0 +1,85 @@
+"""`ailedger serve`: the OpenAI-compatible API over one base model and a directory of adapters.
+
+Adapters are the subdirectories of `--adapters`. Alone, each is served under its directory name as
+version 1. With `--node URL` the names, versions and provenance come from the ledger's registry and
+a directory serves the published version whose adapter hash its tensors match (name the directory
+by the hash, by convention); published versions without local files are listed as not served.
+
+"listening on URL" is printed once uvicorn accepts connections, as `ailedger node run` does, so a
+script can wait for that line; SIGTERM or Ctrl-C finishes the requests in flight and exits with 0.
+Torch, transformers and uvicorn are imported inside the command: `ailedger --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ailedger.cli.backend import NodeOpt, open_backend
+from ailedger.cli.output import settings
+
+if TYPE_CHECKING:
+    import uvicorn
+
+
+def serve(ctx: typer.Context,
+          base: Annotated[str, typer.Option("--base", help="`smollm2` (shipped) or a local Hugging Face "
+                                                           "causal-LM directory.")] = "smollm2",
+          adapters: Annotated[Path | None, typer.Option("--adapters", help="Directory whose subdirectories are "
+                                                        "adapters.", file_okay=False, exists=True)] = None,
+          node: NodeOpt = None,
+          host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port).")] = 8646,
+          max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Most requests decoded together.")] = 16,
+          max_pending: Annotated[int, typer.Option("--max-pending", min=1, help="Most requests admitted and "
+                                                   "unfinished; more get 429 with Retry-After.")] = 64,
+          cache_bytes: Annotated[int, typer.Option("--cache-bytes", min=1, help="RAM budget for adapters, in "
+                                                   "bytes.")] = 1 << 30,
+          ) -> None:
+    """Serve completions and chat completions, OpenAI-compatible, on loopback by default."""
+    from ailedger.api.server import StopSignals, bind, url_of
+    from ailedger.factory.basemodel import load_base
+    from ailedger.serving.catalog import Catalog
+    from ailedger.serving.stack import build_stack, served_base
+
+    s = settings(ctx)
+
+    def progress(stage: str, done: int, total: int | None) -> None:
+        if not s.json:
+            print(f"{stage}: {done}/{total if total is not None else '?'}", file=sys.stderr, flush=True)
+
+    with StopSignals() as stop:  # SIGTERM, like Ctrl-C, stops the server and returns normally
+        loaded = load_base(base, progress=progress)
+        served = served_base(loaded)
+        if node:
+            with open_backend(s, node, None) as backend:
+                catalog = Catalog.from_ledger(served, backend.ledger_models(include_retired=True), adapters)
+        else:
+            catalog = Catalog.from_directory(served, adapters)
+        stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes)
+        sock = bind(host, port)
+        try:
+            stack.start()
+            if not stop.requested:
+                _server(stack.app(max_pending=max_pending), url_of(sock)).run(sockets=[sock])
+        finally:
+            stack.close()
+            sock.close()
+
+
+def _server(app: Any, url: str) -> uvicorn.Server:
+    """A uvicorn server that prints "listening on URL" once it accepts connections."""
+    import uvicorn
+
+    class Announcing(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(f"listening on {url}", flush=True)
+
+    return Announcing(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                     timeout_graceful_shutdown=5, timeout_keep_alive=5))
