@@ -294,3 +294,20 @@ def test_serve_command_listens(tiny_dir: Path, adapter_dirs: dict[str, Path], tm
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_every_error_code_of_the_api_is_in_the_ledgers_table() -> None:
+    """The API's OpenAI-style codes are registered in core/errors.py like every other failure."""
+    import re
+
+    from ailedger.core import errors as codes
+
+    src = Path(__file__).resolve().parents[1] / "src" / "ailedger" / "serving"
+    text = (src / "openai_api.py").read_text() + (src / "openai_params.py").read_text()
+    used = set(re.findall(r'code="([a-z_]+)"', text))
+    used |= set(re.findall(r'bad\((?:[^()]|\([^()]*\))*?,\s*(?:[^,()]+|None),\s*"([a-z_]+)"\)', text))
+    used |= set(re.findall(r'"(context_length_exceeded|missing_required_parameter)"', text))
+    used.add("invalid_value")  # the default of bad()
+    assert len(used) >= 10
+    missing = sorted(c for c in used if not any(e.name == c for e in codes.all_codes()))
+    assert not missing, missing

@@ -341,3 +341,20 @@ TRAIN_JOB_CLOSED = register(1401, "train_job_closed",
 TRAIN_STATE_CORRUPT = register(1402, "train_state_corrupt",
                                "The output directory's job.json is damaged; restore it (it names the job id) or use a "
                                "new --out directory.")
+
+# Serving API (15xx): the codes of the OpenAI-compatible API's error bodies, by the names OpenAI clients see
+INVALID_VALUE = register(1500, "invalid_value", "A request parameter has a value outside its range; fix the named "
+                         "parameter.")
+INVALID_TYPE = register(1501, "invalid_type", "A request parameter has the wrong type; see the named parameter.")
+INVALID_JSON = register(1502, "invalid_json", "The request body is not a JSON object; send valid JSON.")
+EMPTY_PROMPT = register(1503, "empty_prompt", "The prompt or the messages are empty; send some text to complete.")
+UNSUPPORTED_VALUE = register(1504, "unsupported_value", "This server does not support that value (for example n > 1); "
+                             "use the supported one named in the message.")
+UNSUPPORTED_PARAMETER = register(1505, "unsupported_parameter", "This server does not support that parameter; "
+                                 "leave it out.")
+MISSING_PARAMETER = register(1506, "missing_required_parameter", "A required parameter is missing; add it.")
+CONTEXT_EXCEEDED = register(1507, "context_length_exceeded", "The prompt plus max_tokens exceeds the model's "
+                            "context; shorten the prompt or lower max_tokens.")
+REQUEST_TOO_LARGE = register(1508, "request_too_large", "The request body is over the size limit; send less.", 413)
+SERVER_OVERLOADED = register(1509, "server_overloaded", "The server's queue is full; retry after the Retry-After "
+                             "seconds.", 429)
