@@ -18,7 +18,6 @@ the Datanet's already-accepted data; the threshold is their 99.5th distance perc
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import tempfile
@@ -32,6 +31,7 @@ import numpy.typing as npt
 from rich.console import Console
 from rich.table import Table
 
+import bench
 from ailedger.datanet.embedding import Embedder, full_minilm_embedder, static_embedder
 from ailedger.datanet.gates.baseline import compare_with_datasketch
 from ailedger.datanet.gates.offtopic import OffTopicGate
@@ -209,10 +209,5 @@ def print_table(r: dict[str, Any]) -> None:
     Console().print(table)
 
 
-def main(argv: list[str]) -> int:
-    print(json.dumps(run("--quick" in argv)))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(bench.main(run, sys.argv[1:]))

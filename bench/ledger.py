@@ -19,7 +19,6 @@ of stdout is one JSON object with the figures.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+import bench
 from ailedger.chain.accounts import TRANSFER, TRANSFER_CODEC, Transfer, account_key
 from ailedger.chain.block import BlockHeader
 from ailedger.chain.genesis import Allocation, Genesis
@@ -243,11 +243,5 @@ def print_table(r: dict[str, Any], blocks: int, apply_s: float, replay_s: float)
     Console().print(table)
 
 
-def main(argv: list[str]) -> int:
-    result = run("--quick" in argv)
-    print(json.dumps(result))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(bench.main(run, sys.argv[1:]))

@@ -28,7 +28,6 @@ of stdout is one JSON object with the figures.
 
 from __future__ import annotations
 
-import json
 import random
 import statistics
 import sys
@@ -43,6 +42,7 @@ from peft import PeftModel
 from rich.console import Console
 from rich.table import Table
 
+import bench
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.serving.adapters import AdapterCache
 from ailedger.serving.engine import Engine, Generation, Request
@@ -359,11 +359,5 @@ def print_table(r: dict[str, Any], quick: bool) -> None:
     Console().print(table)
 
 
-def main(argv: list[str]) -> int:
-    result = run("--quick" in argv)
-    print(json.dumps(result))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(bench.main(run, sys.argv[1:]))
