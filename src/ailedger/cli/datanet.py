@@ -24,7 +24,7 @@ from ailedger.cli import datanet_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings
-from ailedger.cli.tx import FeeOpt, FromOpt, send_ok, unlock_key
+from ailedger.cli.tx import FeeOpt, FromOpt, send_and_show, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.address import decode_address
 from ailedger.core.amounts import parse_units
@@ -159,12 +159,8 @@ def create(ctx: typer.Context, name: NameArg, sender: FromOpt,
 
 def _role(ctx: typer.Context, sender: str, tx_type: int, payload: bytes, name: str, fee: str | None,
           node: str | None, data_dir: Path | None, passphrase_file: Path | None) -> None:
-    s = settings(ctx)
-    key = unlock_key(s, sender, passphrase_file)
-    with open_backend(s, node, data_dir, write=True) as backend:
-        result = send_ok(backend, key, tx_type, payload, fee)
-        doc = backend.datanet(name)
-    emit(s, {**doc, "tx": result}, lambda c: render.render_datanet(c, doc))
+    send_and_show(ctx, sender, tx_type, payload, fee, node, data_dir, passphrase_file,
+                  lambda b: b.datanet(name), render.render_datanet)
 
 
 @app.command("add-gatekeeper")

@@ -15,10 +15,10 @@ from typing import Annotated
 import typer
 
 from ailedger.cli import model_render as render
-from ailedger.cli.backend import DataDirOpt, NodeOpt, open_backend
+from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import emit, settings
-from ailedger.cli.tx import FeeOpt, FromOpt, send_ok, unlock_key
+from ailedger.cli.tx import FeeOpt, FromOpt, send_and_show, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.address import decode_address
 from ailedger.core.amounts import parse_units
@@ -55,15 +55,13 @@ def _file_blob(path: Path, what: str) -> bytes:
 def _job_tx(ctx: typer.Context, sender: str, tx_type: int, payload: bytes, jid: str, fee: str | None,
             node: str | None, data_dir: Path | None, passphrase_file: Path | None,
             blob: bytes | None = None) -> None:
-    s = settings(ctx)
-    key = unlock_key(s, sender, passphrase_file)
-    with open_backend(s, node, data_dir, write=True) as backend:
+    def before(backend: Backend) -> None:
         backend.job(jid)  # job_not_found before any blob is stored
         if blob is not None:
             backend.put_blobs([blob])
-        result = send_ok(backend, key, tx_type, payload, fee)
-        doc = backend.job(jid)
-    emit(s, {**doc, "tx": result}, lambda c: render.render_job(c, doc))
+
+    send_and_show(ctx, sender, tx_type, payload, fee, node, data_dir, passphrase_file,
+                  lambda b: b.job(jid), render.render_job, before)
 
 
 @app.command("post")

@@ -22,7 +22,7 @@ from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.model_train import train_cmd
 from ailedger.cli.output import emit, settings
-from ailedger.cli.tx import FeeOpt, FromOpt, send_ok, unlock_key
+from ailedger.cli.tx import FeeOpt, FromOpt, send_and_show, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.amounts import parse_units
 from ailedger.core.errors import LedgerError
@@ -251,12 +251,8 @@ def list_cmd(ctx: typer.Context,
 
 def _owner_tx(ctx: typer.Context, sender: str, tx_type: int, payload: bytes, ref: str, fee: str | None,
               node: str | None, data_dir: Path | None, passphrase_file: Path | None) -> None:
-    s = settings(ctx)
-    key = unlock_key(s, sender, passphrase_file)
-    with open_backend(s, node, data_dir, write=True) as backend:
-        result = send_ok(backend, key, tx_type, payload, fee)
-        doc = backend.ledger_model(ref)
-    emit(s, {**doc, "tx": result}, lambda c: render.render_model(c, doc))
+    send_and_show(ctx, sender, tx_type, payload, fee, node, data_dir, passphrase_file,
+                  lambda b: b.ledger_model(ref), render.render_model)
 
 
 @app.command("set-price")

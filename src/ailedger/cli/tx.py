@@ -7,6 +7,7 @@ transaction is sent to.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,3 +165,22 @@ def send_ok(backend: Backend, key: KeyPair, tx_type: int, payload: bytes, fee: s
     if failure is not None:
         raise failure
     return result
+
+
+def send_and_show(ctx: typer.Context, sender: str, tx_type: int, payload: bytes, fee: str | None,
+                  node: str | None, data_dir: Path | None, passphrase_file: Path | None,
+                  view: Callable[[Backend], dict[str, Any]], show: Callable[[Console, dict[str, Any]], None],
+                  before: Callable[[Backend], None] | None = None) -> None:
+    """The shape of every "do one thing, then show the object it changed" command.
+
+    `before` runs on the open backend ahead of the transaction (a check that must fail before
+    anything is stored, or a blob the transaction names); the object is read after inclusion.
+    """
+    s = settings(ctx)
+    key = unlock_key(s, sender, passphrase_file)
+    with open_backend(s, node, data_dir, write=True) as backend:
+        if before is not None:
+            before(backend)
+        result = send_ok(backend, key, tx_type, payload, fee)
+        doc = view(backend)
+    emit(s, {**doc, "tx": result}, lambda c: show(c, doc))
