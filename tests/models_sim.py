@@ -1,9 +1,10 @@
-"""Helpers for model and job tests: payload builders, a Datanet with a snapshot, supply with job escrow."""
+"""Helpers for model, job and billing tests: payload builders, a Datanet with a snapshot, the total supply."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ailedger.billing import views as billing
 from ailedger.chain.state import State
 from ailedger.core import errors
 from ailedger.core.keys import KeyPair
@@ -44,8 +45,9 @@ def datanet_with_versions(sim: Sim, owner: KeyPair, validator: KeyPair, contribu
 
 
 def total_supply(state: State) -> int:
-    """datanet_sim.supply (balances, stakes, unbonding, record escrow, pools) plus what jobs escrow."""
-    return supply(state) + jobs.escrowed(state)
+    """datanet_sim.supply (balances, stakes, unbonding, record escrow, pools) plus what jobs escrow, plus
+    billing's holdings (prepaid balances, withdrawing buckets, the escrow of unsettled fees)."""
+    return supply(state) + jobs.escrowed(state) + billing.holdings(state)
 
 
 def assert_fails_cleanly(sim: Sim, sender: KeyPair, tx_type: int, payload: Any, code: str) -> None:

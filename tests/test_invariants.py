@@ -22,6 +22,7 @@ LAYER = {
     "datanet": 3,
     "models": 4,  # base models and adapters, whose provenance names Datanet versions
     "market": 5,  # compute jobs, which train and serve models
+    "billing": 5,  # prepaid balances, API keys, receipts priced by the model registry (never imports market)
     "agents": 6,
     # engines: serving loads what the factory trains; attribution reads both
     "factory": 7, "serving": 8, "attribution": 9,
@@ -38,7 +39,9 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "datanet/module.py", "datanet/views.py",
                  "models/state.py", "models/payloads.py", "models/txs.py", "models/module.py", "models/views.py",
                  "market/state.py", "market/payloads.py", "market/txs.py", "market/rules.py", "market/module.py",
-                 "market/views.py"]
+                 "market/views.py",
+                 "billing/state.py", "billing/payloads.py", "billing/txs.py", "billing/rules.py", "billing/module.py",
+                 "billing/views.py"]
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}
 

@@ -1,11 +1,12 @@
 """The assembled runtime: which modules make up the ledger.
 
 This sits above every domain package so the chain layer never imports a domain: later modules
-(datanets, models, market, agents, governance) are added to `default_modules` here.
+(datanets, models, market, billing, agents, governance) are added to `default_modules` here.
 """
 
 from __future__ import annotations
 
+from ailedger.billing.module import BillingModule
 from ailedger.chain.accounts import AccountsModule
 from ailedger.chain.module import Module
 from ailedger.chain.runtime import Runtime
@@ -16,7 +17,8 @@ from ailedger.reputation.module import ReputationModule
 
 
 def default_modules() -> list[Module]:
-    return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule()]
+    return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule(),
+            BillingModule()]
 
 
 def default_runtime() -> Runtime:

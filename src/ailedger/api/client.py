@@ -195,6 +195,26 @@ class HttpClient:
     def job(self, id_hex: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/v1/jobs/{self._seg(id_hex)}"))
 
+    # -- billing (billing/service.py) ----------------------------------------------------------------
+
+    def billing_account(self, address: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/billing/accounts/{self._seg(address)}"))
+
+    def billing_key(self, key_hash_hex: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/billing/keys/{self._seg(key_hash_hex)}"))
+
+    def billing_receipt(self, id_hex: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/billing/receipts/{self._seg(id_hex)}"))
+
+    def billing_receipts(self, key_hash_hex: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        query = {"offset": str(offset), "limit": str(limit)}
+        if key_hash_hex is not None:
+            query["key"] = key_hash_hex
+        return dict(self._call("GET", "/v1/billing/receipts", params=query))
+
+    def billing_escrow(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/billing/escrow"))
+
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.
 

@@ -22,6 +22,7 @@ from ailedger.core.errors import LedgerError
 from ailedger.datanet.remote import DatanetBackend
 
 if TYPE_CHECKING:
+    from ailedger.billing.service import BillingReads
     from ailedger.datanet.service import DatanetReads
     from ailedger.market.service import JobReads
     from ailedger.models.service import ModelReads
@@ -38,7 +39,7 @@ ChainDirOpt = Annotated[Path | None, typer.Option(
 
 class Backend(DatanetBackend, Protocol):
     """The node calls (status, accounts, transactions, blobs, Datanets) plus block and transaction look-ups,
-    the model registry and compute jobs."""
+    the model registry, compute jobs and billing."""
 
     def block(self, height: int | str) -> dict[str, Any]: ...
     def tx(self, tx_id_hex: str, proof: bool = False) -> dict[str, Any]: ...
@@ -48,6 +49,12 @@ class Backend(DatanetBackend, Protocol):
     def ledger_base(self, name: str) -> dict[str, Any]: ...
     def jobs(self, status: str | None = None) -> dict[str, Any]: ...
     def job(self, id_hex: str) -> dict[str, Any]: ...
+    def billing_account(self, address: str) -> dict[str, Any]: ...
+    def billing_key(self, key_hash_hex: str) -> dict[str, Any]: ...
+    def billing_receipt(self, id_hex: str) -> dict[str, Any]: ...
+    def billing_receipts(self, key_hash_hex: str | None = None, offset: int = 0,
+                         limit: int = 100) -> dict[str, Any]: ...
+    def billing_escrow(self) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -72,6 +79,7 @@ class Embedded:
         self._reads: DatanetReads | None = None
         self._models: ModelReads | None = None
         self._jobs: JobReads | None = None
+        self._billing: BillingReads | None = None
 
     @property
     def reads(self) -> DatanetReads:
@@ -171,6 +179,30 @@ class Embedded:
 
     def job(self, id_hex: str) -> dict[str, Any]:
         return self.job_reads.job(id_hex)
+
+    # Billing: the functions the node's /v1/billing routes call
+    @property
+    def billing_reads(self) -> BillingReads:
+        if self._billing is None:
+            from ailedger.billing.service import BillingReads
+
+            self._billing = BillingReads(self.node)
+        return self._billing
+
+    def billing_account(self, address: str) -> dict[str, Any]:
+        return self.billing_reads.account(address)
+
+    def billing_key(self, key_hash_hex: str) -> dict[str, Any]:
+        return self.billing_reads.key(key_hash_hex)
+
+    def billing_receipt(self, id_hex: str) -> dict[str, Any]:
+        return self.billing_reads.receipt(id_hex)
+
+    def billing_receipts(self, key_hash_hex: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self.billing_reads.receipts(key_hash_hex, offset, limit)
+
+    def billing_escrow(self) -> dict[str, Any]:
+        return self.billing_reads.escrow()
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

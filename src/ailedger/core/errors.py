@@ -358,3 +358,57 @@ CONTEXT_EXCEEDED = register(1507, "context_length_exceeded", "The prompt plus ma
 REQUEST_TOO_LARGE = register(1508, "request_too_large", "The request body is over the size limit; send less.", 413)
 SERVER_OVERLOADED = register(1509, "server_overloaded", "The server's queue is full; retry after the Retry-After "
                              "seconds.", 429)
+INVALID_API_KEY = register(1520, "invalid_api_key", "Send `Authorization: Bearer KEY` with a key made by "
+                           "`ailedger billing key create --provider THIS_SERVER` that is neither revoked nor expired.",
+                           401)
+INSUFFICIENT_QUOTA = register(1521, "insufficient_quota", "Deposit more with `ailedger billing deposit AMOUNT`, raise "
+                              "the key's allowance with a new key, or ask for fewer max_tokens.", 402)
+BILLING_UNAVAILABLE = register(1522, "billing_unavailable", "The server cannot reach its ledger node to check the "
+                               "key; retry after the Retry-After seconds.", 503)
+
+# Billing (16xx): prepaid balances, API keys bound to ledger accounts, inference receipts
+BAD_BILLING_PARAM = register(1600, "bad_billing_param",
+                             "A billing field is outside its allowed range (see the detail and the billing_* "
+                             "parameters); fix it and resend.")
+INSUFFICIENT_PREPAID = register(1601, "insufficient_prepaid",
+                                "The prepaid balance is below the amount to withdraw; see `ailedger billing show` "
+                                "and withdraw less.")
+API_KEY_EXISTS = register(1602, "api_key_exists",
+                          "An API key with that hash was already authorized (a key is never reused, even after "
+                          "revocation); create a new key.", 409)
+API_KEY_NOT_FOUND = register(1603, "api_key_not_found",
+                             "No API key with that hash is on the ledger; check the key, or create one with "
+                             "`ailedger billing key create`.", 404)
+NOT_KEY_OWNER = register(1604, "not_key_owner",
+                         "Only the account an API key is bound to may revoke it; send it from that account's key.",
+                         403)
+API_KEY_REVOKED = register(1605, "api_key_revoked",
+                           "The API key is already revoked; there is nothing to do (create a new key to keep "
+                           "calling).", 409)
+TOO_MANY_KEYS = register(1606, "too_many_keys",
+                         "The account already holds `billing_max_keys_per_account` live API keys; revoke one with "
+                         "`ailedger billing key revoke` first.")
+TOO_MANY_RECEIPTS = register(1607, "too_many_receipts",
+                             "The transaction carries more receipts than `billing_max_receipts_per_tx` allows; split "
+                             "them over several transactions.")
+DUPLICATE_RECEIPT = register(1608, "duplicate_receipt",
+                             "A receipt id is repeated in the transaction or already on the ledger; drop it and "
+                             "resend the others.", 409)
+TOO_MANY_CITATIONS = register(1609, "too_many_citations",
+                              "A receipt cites more records than `billing_max_citations` allows; keep the first ones "
+                              "and resend.")
+RECEIPT_NOT_FOUND = register(1610, "receipt_not_found",
+                             "No receipt with that id is on the ledger; check the id with `ailedger billing "
+                             "receipts`.", 404)
+BAD_API_KEY = register(1611, "bad_api_key",
+                       "An API key is `alk_` followed by 43 URL-safe base64 characters, as `ailedger billing key "
+                       "create` printed it; copy it again.")
+BAD_RECEIPT_ID = register(1612, "bad_receipt_id",
+                          "A receipt id is 64 hex digits (as `ailedger billing receipts` lists them); copy it again.")
+BAD_KEY_HASH = register(1613, "bad_key_hash",
+                        "Give an API key (`alk_…`) or its hash (64 hex digits, as `ailedger billing key create` "
+                        "printed it).")
+BAD_RECEIPT_FILE = register(1614, "bad_receipt_file",
+                            "The receipts file must hold a JSON list of receipts (id, key or key_hash, model, version, "
+                            "base_hash, adapter_hash, prompt_tokens, completion_tokens, citations); fix the named "
+                            "entry.")
