@@ -269,31 +269,38 @@ def test_catalog_from_explicit_entries() -> None:
         cat.resolve("x")  # the latest version is not here: never fall back to older weights silently
 
 
-def test_serve_command_listens(tiny_dir: Path, adapter_dirs: dict[str, Path], tmp_path: Path) -> None:
-    root = next(iter(adapter_dirs.values())).parent
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "AILEDGER_HOME": str(tmp_path)}
+@contextmanager
+def serve_command(args: list[str], env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`ailedger serve ARGS` in a subprocess once it reports listening: (the process, its URL); killed if left."""
+    env = {**env, "PYTHONUNBUFFERED": "1"}
     env.pop("AILEDGER_NODE", None)
     proc = subprocess.Popen([sys.executable, "-c", "from ailedger.cli.main import main; main()", "serve",
-                             "--base", str(tiny_dir), "--adapters", str(root), "--port", "0", "--max-batch", "4"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO, env=env)
+                             "--port", "0", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=REPO,
+                            env=env)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         assert ready, "ailedger serve did not report listening"
         line = proc.stdout.readline().decode().strip()
         assert line.startswith("listening on http://127.0.0.1:"), line
-        url = line.removeprefix("listening on ")
-        assert [m.id for m in client(url).models.list()][:2] == [tiny_dir.name, "a0@1"]
-        answer = client(url).completions.create(model="a1", prompt=PROMPT, max_tokens=5, temperature=0)
-        assert answer.model == "a1@1" and answer.usage is not None
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        yield proc, line.removeprefix("listening on ")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_serve_command_listens(tiny_dir: Path, adapter_dirs: dict[str, Path], tmp_path: Path) -> None:
+    root = next(iter(adapter_dirs.values())).parent
+    args = ["--base", str(tiny_dir), "--adapters", str(root), "--max-batch", "4"]
+    with serve_command(args, {**os.environ, "AILEDGER_HOME": str(tmp_path)}) as (proc, url):
+        assert [m.id for m in client(url).models.list()][:2] == [tiny_dir.name, "a0@1"]
+        answer = client(url).completions.create(model="a1", prompt=PROMPT, max_tokens=5, temperature=0)
+        assert answer.model == "a1@1" and answer.usage is not None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
 
 
 def test_every_error_code_of_the_api_is_in_the_ledgers_table() -> None:
@@ -303,7 +310,7 @@ def test_every_error_code_of_the_api_is_in_the_ledgers_table() -> None:
     from ailedger.core import errors as codes
 
     src = Path(__file__).resolve().parents[1] / "src" / "ailedger" / "serving"
-    text = (src / "openai_api.py").read_text() + (src / "openai_params.py").read_text()
+    text = "".join((src / f).read_text() for f in ("openai_api.py", "openai_params.py", "grounding.py"))
     used = set(re.findall(r'code="([a-z_]+)"', text))
     used |= set(re.findall(r'bad\((?:[^()]|\([^()]*\))*?,\s*(?:[^,()]+|None),\s*"([a-z_]+)"\)', text))
     used |= set(re.findall(r'"(context_length_exceeded|missing_required_parameter)"', text))

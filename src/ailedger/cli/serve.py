@@ -4,6 +4,8 @@ Adapters are the subdirectories of `--adapters`. Alone, each is served under its
 version 1. With `--node URL` the names, versions and provenance come from the ledger's registry and
 a directory serves the published version whose adapter hash its tensors match (name the directory
 by the hash, by convention); published versions without local files are listed as not served.
+`--node` also turns on retrieval with citations (`rag` in a request) over that node's Datanet
+snapshots, so the connection to the node stays open while the server runs.
 
 "listening on URL" is printed once uvicorn accepts connections, as `ailedger node run` does, so a
 script can wait for that line; SIGTERM or Ctrl-C finishes the requests in flight and exits with 0.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,6 +47,7 @@ def serve(ctx: typer.Context,
     from ailedger.api.server import StopSignals, bind, url_of
     from ailedger.factory.basemodel import load_base
     from ailedger.serving.catalog import Catalog
+    from ailedger.serving.retrieval import Retriever
     from ailedger.serving.stack import build_stack, served_base
 
     s = settings(ctx)
@@ -52,12 +56,14 @@ def serve(ctx: typer.Context,
         if not s.json:
             print(f"{stage}: {done}/{total if total is not None else '?'}", file=sys.stderr, flush=True)
 
-    with StopSignals() as stop:  # SIGTERM, like Ctrl-C, stops the server and returns normally
+    with StopSignals() as stop, ExitStack() as scope:  # SIGTERM, like Ctrl-C, stops the server and returns normally
         loaded = load_base(base, progress=progress)
         served = served_base(loaded)
+        retriever = None
         if node:
-            with open_backend(s, node, None) as backend:
-                catalog = Catalog.from_ledger(served, backend.ledger_models(include_retired=True), adapters)
+            backend = scope.enter_context(open_backend(s, node, None))  # open until the server stops
+            catalog = Catalog.from_ledger(served, backend.ledger_models(include_retired=True), adapters)
+            retriever = Retriever(backend)
         else:
             catalog = Catalog.from_directory(served, adapters)
         stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes)
@@ -65,7 +71,7 @@ def serve(ctx: typer.Context,
         try:
             stack.start()
             if not stop.requested:
-                _server(stack.app(max_pending=max_pending), url_of(sock)).run(sockets=[sock])
+                _server(stack.app(max_pending=max_pending, retriever=retriever), url_of(sock)).run(sockets=[sock])
         finally:
             stack.close()
             sock.close()

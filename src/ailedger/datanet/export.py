@@ -69,8 +69,13 @@ def export_version(datanet_name: str, version: int, backend: DatanetBackend, out
             "height": doc["height"], "out": str(out), "bytes": size, "verified": True}
 
 
+def export_lines(path: Path | str) -> list[tuple[bytes, bytes]]:
+    """Each record of an exported file as (its hash, its bytes), in the file's order."""
+    with open(path, "rb") as f:
+        lines = [line.rstrip(b"\n") for line in f]
+    return [(hashlib.sha256(line).digest(), line) for line in lines]
+
+
 def verify_export(path: Path | str, root_hex: str) -> bool:
     """Re-hash an exported file's lines and compare their Merkle root with `root_hex` (the ledger's)."""
-    with open(path, "rb") as f:
-        hashes = [hashlib.sha256(line.rstrip(b"\n")).digest() for line in f]
-    return merkle_root(hashes).hex() == root_hex.lower()
+    return merkle_root([h for h, _ in export_lines(path)]).hex() == root_hex.lower()

@@ -44,13 +44,17 @@ def read_snapshot(path: Path | str, root_hex: str) -> list[dict[str, Any]]:
     return records
 
 
-def record_text(record: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> str:
-    """The text a record trains on: chat messages through the chat template, else its text fields."""
+def record_text(record: dict[str, Any], tokenizer: PreTrainedTokenizerBase | None = None) -> str:
+    """The text a record trains on: chat messages through the chat template, else its text fields.
+
+    Without a tokenizer (retrieval indexes and quotes records, it does not train on them) chat
+    messages read as `role: content` lines.
+    """
     messages = record.get("messages")
     if isinstance(messages, list) and messages:
         turns = [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))}
                  for m in messages if isinstance(m, dict)]
-        if getattr(tokenizer, "chat_template", None):
+        if tokenizer is not None and getattr(tokenizer, "chat_template", None):
             rendered = tokenizer.apply_chat_template(turns, tokenize=False)
             if isinstance(rendered, str):
                 return rendered

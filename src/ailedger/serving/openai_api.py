@@ -12,6 +12,11 @@ receipt id. What each request consumed is metered when it ends, whether it finis
 client went away mid-stream (then it counts what was generated before the cancel took effect).
 Payment and on-ledger receipts come with settlement; `Meter` is where they will be fed from.
 
+A request may ask for retrieval (`"rag": {"datanet", "version", "k"}`): the best records of that
+frozen Datanet snapshot go into the prompt as numbered sources (grounding.py), and the answer, its
+headers and its usage record cite them, so settlement can pay their contributors. Searching, and
+building a snapshot's index the first time, run on a worker thread, never on the event loop.
+
 Overload is refused up front: at most `max_pending` requests may be submitted and unfinished, and
 the next gets 429 with Retry-After instead of joining an unbounded queue.
 """
@@ -26,7 +31,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -40,7 +45,9 @@ import ailedger
 from ailedger.core.errors import LedgerError
 from ailedger.serving.catalog import Catalog, Resolved, ServedAdapter
 from ailedger.serving.engine import Engine, Generation, Request
-from ailedger.serving.openai_params import ApiError, Params, bad, chat_messages, common, completion_prompt
+from ailedger.serving.grounding import chat_with_sources, citations_json, ground, prompt_with_sources
+from ailedger.serving.openai_params import ApiError, Params, bad, chat_messages, common, completion_prompt, rag_params
+from ailedger.serving.retrieval import Hit, Retriever
 from ailedger.serving.sampling import SamplingParams
 
 MAX_BODY_BYTES = 1 << 20
@@ -61,6 +68,7 @@ class UsageRecord:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    citations: tuple[str, ...] = ()  # hashes (hex) of the Datanet records the prompt quoted, best first
 
 
 class Meter:
@@ -144,15 +152,18 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
                        max_pending: int = 64, default_max_tokens: int = 16, default_chat_max_tokens: int = 512,
                        retry_after_s: int = 1,
                        stop_ids: Iterable[int] | None = None, meter: Meter | None = None,
-                       max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
-    """The API over `engine` (whose loop the caller starts) serving what `catalog` names."""
+                       max_body_bytes: int = MAX_BODY_BYTES, retriever: Retriever | None = None) -> FastAPI:
+    """The API over `engine` (whose loop the caller starts) serving what `catalog` names.
+
+    With a `retriever`, requests may ask for retrieval over a Datanet snapshot (`rag`); without, that is a 400.
+    """
     if engine.decode is None:
         raise ValueError("the engine needs a decode function (see `decoder`) for text and stop strings")
     app = FastAPI(title="ailedger serving", version=ailedger.__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     api = _Api(engine, catalog, tokenizer, Admission(max_pending), meter or Meter(),
                {"completion": default_max_tokens, "chat": default_chat_max_tokens}, retry_after_s,
-               frozenset(default_stop_ids(tokenizer) if stop_ids is None else stop_ids), max_body_bytes)
+               frozenset(default_stop_ids(tokenizer) if stop_ids is None else stop_ids), max_body_bytes, retriever)
     app.state.api = api
     app.state.meter = api.meter
     app.state.admission = api.admission
@@ -205,7 +216,7 @@ def _stable(text: str, stops: tuple[str, ...]) -> str:
 class _Api:
     def __init__(self, engine: Engine, catalog: Catalog, tokenizer: PreTrainedTokenizerBase, admission: Admission,
                  meter: Meter, default_max_tokens: dict[Kind, int], retry_after_s: int, stop_ids: frozenset[int],
-                 max_body_bytes: int) -> None:
+                 max_body_bytes: int, retriever: Retriever | None) -> None:
         self.engine = engine
         self.catalog = catalog
         self.tokenizer = tokenizer
@@ -215,6 +226,7 @@ class _Api:
         self.retry_after_s = retry_after_s
         self.stop_ids = stop_ids
         self.max_body_bytes = max_body_bytes
+        self.retriever = retriever
 
     async def guard(self, handler: Any) -> Response:
         """Run a handler; any failure becomes an OpenAI-shaped error, never a stack trace."""
@@ -276,13 +288,16 @@ class _Api:
             raise bad("the body must be a JSON object", None, "invalid_json")
         return body
 
-    def _prompt_ids(self, body: dict[str, Any], kind: Kind) -> list[int]:
+    def _prompt_ids(self, body: dict[str, Any], kind: Kind, sources: Sequence[Hit] = ()) -> list[int]:
         if kind == "chat":
-            text = self.tokenizer.apply_chat_template(chat_messages(body), add_generation_prompt=True, tokenize=False)
+            messages = chat_with_sources(chat_messages(body), sources)
+            text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             assert isinstance(text, str)
             prompt: str | list[int] = text
         else:
             prompt = completion_prompt(body)
+            if sources and isinstance(prompt, str):
+                prompt = prompt_with_sources(prompt, sources)
         if isinstance(prompt, list):
             vocab = len(self.tokenizer)
             if any(not 0 <= t < vocab for t in prompt):
@@ -308,8 +323,18 @@ class _Api:
     async def generate(self, http: HttpRequest, kind: Kind) -> Response:
         body = await self._body(http)
         params = common(body, "max_completion_tokens" if kind == "chat" else "max_tokens")
+        rag = rag_params(body)
         resolved = self._resolve(params.model)
-        prompt = self._prompt_ids(body, kind)
+        sources: list[Hit] | None = None
+        if rag is None:
+            prompt = self._prompt_ids(body, kind)
+        else:
+            # room kept for the answer: max_tokens, else the default length (at most a quarter of the context)
+            room = params.max_tokens or min(self.default_max_tokens[kind], self.engine.context_length // 4)
+            prompt, sources = await asyncio.to_thread(  # searching may build an index: off the event loop
+                ground, self.retriever, body, kind == "chat", rag,
+                lambda chosen: self._prompt_ids(body, kind, chosen), self.engine.context_length - room)
+        cited = tuple(h.record for h in sources or ())
         max_tokens = self._max_tokens(params, len(prompt), kind)
         receipt_id = secrets.token_hex(12)
         job = _Job(asyncio.get_running_loop())
@@ -318,7 +343,8 @@ class _Api:
             self.admission.leave()
             self.meter.add(UsageRecord(receipt_id, resolved.model, resolved.base.weights_hash,
                                        resolved.adapter.adapter_hash if resolved.adapter else None,
-                                       gen.usage.prompt_tokens, gen.usage.completion_tokens, gen.finish_reason or ""))
+                                       gen.usage.prompt_tokens, gen.usage.completion_tokens, gen.finish_reason or "",
+                                       cited))
             job.on_done(gen)
 
         request = Request(prompt, max_tokens, resolved.adapter_id,
@@ -335,7 +361,8 @@ class _Api:
         except BaseException:
             self.admission.leave()
             raise
-        answer = _Answer(kind, receipt_id, resolved, params)
+        cites = None if rag is None else citations_json(sources or [], rag)
+        answer = _Answer(kind, receipt_id, resolved, params, cites)
         if params.stream:
             return StreamingResponse(self._stream(job, gen, answer), media_type="text/event-stream",
                                      headers={**answer.headers(), "Cache-Control": "no-cache"})
@@ -394,7 +421,8 @@ async def _until_done_or_gone(http: HttpRequest, finished: asyncio.Future[None])
 class _Answer:
     """The response documents of one request, in OpenAI's shapes, each naming the weights that answered."""
 
-    def __init__(self, kind: Kind, receipt_id: str, resolved: Resolved, params: Params) -> None:
+    def __init__(self, kind: Kind, receipt_id: str, resolved: Resolved, params: Params,
+                 citations: list[dict[str, Any]] | None = None) -> None:
         self.kind = kind
         self.receipt_id = receipt_id
         self.resolved = resolved
@@ -402,14 +430,20 @@ class _Answer:
         self.id = f"{'chatcmpl' if kind == 'chat' else 'cmpl'}-{receipt_id}"
         self.created = int(time.time())
         adapter = resolved.adapter.adapter_hash if resolved.adapter else None
-        self.weights = {"receipt_id": receipt_id, "model": resolved.model,
-                        "base_weights_hash": resolved.base.weights_hash, "adapter_hash": adapter}
+        self.weights: dict[str, Any] = {"receipt_id": receipt_id, "model": resolved.model,
+                                        "base_weights_hash": resolved.base.weights_hash, "adapter_hash": adapter}
+        self.citations = citations
+        if citations is not None:  # a retrieval request: the records its prompt quoted
+            self.weights["citations"] = citations
         self.fingerprint = f"base:{resolved.base.weights_hash};adapter:{adapter or 'none'}"
 
     def headers(self) -> dict[str, str]:
-        return {"x-ailedger-receipt-id": self.receipt_id, "x-ailedger-model": self.resolved.model,
-                "x-ailedger-base-hash": self.resolved.base.weights_hash,
-                "x-ailedger-adapter-hash": self.weights["adapter_hash"] or "none"}
+        out = {"x-ailedger-receipt-id": self.receipt_id, "x-ailedger-model": self.resolved.model,
+               "x-ailedger-base-hash": self.resolved.base.weights_hash,
+               "x-ailedger-adapter-hash": self.weights["adapter_hash"] or "none"}
+        if self.citations is not None:
+            out["x-ailedger-citations"] = str(len(self.citations))
+        return out
 
     def _envelope(self, chunk: bool) -> dict[str, Any]:
         obj = {"chat": "chat.completion", "completion": "text_completion"}[self.kind]

@@ -14,6 +14,8 @@ from typing import Any
 from ailedger.core.errors import LedgerError
 
 MAX_STOP = 4
+DEFAULT_RAG_K = 4
+MAX_RAG_K = 16
 
 
 class ApiError(Exception):
@@ -95,6 +97,41 @@ def common(body: Mapping[str, Any], max_tokens_key: str = "max_tokens") -> Param
         raise bad("`stream_options` must be an object", "stream_options", "invalid_type")
     return Params(model, max_tokens, temperature, top_p, seed, _stop(body.get("stop")), stream,
                   bool(options.get("include_usage", False)))
+
+
+@dataclass(frozen=True)
+class RagParams:
+    """`rag`: search version `version` of Datanet `datanet` for the `k` best records to ground the answer in."""
+
+    datanet: str
+    version: int
+    k: int
+
+
+def rag_params(body: Mapping[str, Any]) -> RagParams | None:
+    """`rag` as `{"datanet": NAME, "version": V >= 1, "k": 1..MAX_RAG_K (default 4)}`, or None when absent."""
+    raw = body.get("rag")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise bad('`rag` must be an object: {"datanet": NAME, "version": V, "k": K}', "rag", "invalid_type")
+    for key in raw:
+        if key not in ("datanet", "version", "k"):
+            raise bad(f"`rag.{key}` is not a retrieval setting (use datanet, version, k)", f"rag.{key}",
+                      "unsupported_parameter")
+    for key in ("datanet", "version"):
+        if raw.get(key) is None:
+            raise bad(f"`rag.{key}` is required", f"rag.{key}", "missing_required_parameter")
+    datanet = raw["datanet"]
+    if not isinstance(datanet, str) or not datanet:
+        raise bad("`rag.datanet` must be a Datanet's name", "rag.datanet", "invalid_type")
+    version = _int(raw["version"], "rag.version")
+    if version < 1:
+        raise bad("`rag.version` must be a snapshot's number, 1 or more", "rag.version")
+    k = DEFAULT_RAG_K if raw.get("k") is None else _int(raw["k"], "rag.k")
+    if not 1 <= k <= MAX_RAG_K:
+        raise bad(f"`rag.k` must be between 1 and {MAX_RAG_K}", "rag.k")
+    return RagParams(datanet, version, k)
 
 
 def completion_prompt(body: Mapping[str, Any]) -> str | list[int]:
