@@ -240,7 +240,7 @@ def test_serve_with_node_answers_with_citations(tiny_dir: Path, ledger: Embedded
     (cache / STATIC_NAME).symlink_to(default_cache_dir() / STATIC_NAME)  # the distilled embedder, not its rag files
     env = {**os.environ, "AILEDGER_HOME": str(tmp_path), "AILEDGER_CACHE": str(cache)}
     with serve_in_thread(ledger.node) as node_url, serve_command(
-            ["--base", str(tiny_dir), "--node", node_url, "--max-batch", "2"], env) as (proc, url):
+            ["--base", str(tiny_dir), "--node", node_url, "--free", "--max-batch", "2"], env) as (proc, url):
         messages: Any = [{"role": "user", "content": ASK}]
         answer = client(url).chat.completions.create(model=tiny_dir.name, messages=messages, max_tokens=2,
                                                      extra_body=rag())

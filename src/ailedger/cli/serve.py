@@ -5,7 +5,10 @@ version 1. With `--node URL` the names, versions and provenance come from the le
 a directory serves the published version whose adapter hash its tensors match (name the directory
 by the hash, by convention); published versions without local files are listed as not served.
 `--node` also turns on retrieval with citations (`rag` in a request) over that node's Datanet
-snapshots, so the connection to the node stays open while the server runs.
+snapshots, and billing: requests need an API key that a ledger account authorized for the
+`--provider` key's address, are paid from that account's prepaid balance, and their receipts are
+signed by the provider key and sent to the node in batches (`--free` serves without billing). So
+the connection to the node stays open while the server runs; receipts still queued are sent on exit.
 
 "listening on URL" is printed once uvicorn accepts connections, as `ailedger node run` does, so a
 script can wait for that line; SIGTERM or Ctrl-C finishes the requests in flight and exits with 0.
@@ -23,7 +26,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ailedger.cli.backend import NodeOpt, open_backend
+from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import settings
+from ailedger.cli.tx import unlock_key
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
 
 if TYPE_CHECKING:
     import uvicorn
@@ -42,15 +49,31 @@ def serve(ctx: typer.Context,
                                                    "unfinished; more get 429 with Retry-After.")] = 64,
           cache_bytes: Annotated[int, typer.Option("--cache-bytes", min=1, help="RAM budget for adapters, in "
                                                    "bytes.")] = 1 << 30,
+          provider: Annotated[str | None, typer.Option("--provider", help="With --node: the key (in HOME/keys) "
+                                                       "that signs this server's receipts; callers' API keys must "
+                                                       "name its address.")] = None,
+          free: Annotated[bool, typer.Option("--free", help="With --node: serve without API keys or "
+                                             "billing.")] = False,
+          receipt_batch: Annotated[int | None, typer.Option("--receipt-batch", min=1, help="Most receipts per "
+                                                            "transaction (default the ledger's maximum).")] = None,
+          passphrase_file: PassphraseFile = None,
           ) -> None:
     """Serve completions and chat completions, OpenAI-compatible, on loopback by default."""
     from ailedger.api.server import StopSignals, bind, url_of
     from ailedger.factory.basemodel import load_base
+    from ailedger.serving.billing import LedgerBilling
     from ailedger.serving.catalog import Catalog
     from ailedger.serving.retrieval import Retriever
     from ailedger.serving.stack import build_stack, served_base
 
     s = settings(ctx)
+    if node and not free and provider is None:
+        raise LedgerError(errors.BAD_ARGUMENT, "with --node, give --provider KEY (the key that signs receipts; "
+                                               "callers authorize API keys for its address), or --free to serve "
+                                               "without billing")
+    if provider is not None and not node:
+        raise LedgerError(errors.BAD_ARGUMENT, "--provider needs --node: receipts go to that ledger")
+    signer = unlock_key(s, provider, passphrase_file) if provider is not None and not free else None
 
     def progress(stage: str, done: int, total: int | None) -> None:
         if not s.json:
@@ -59,14 +82,16 @@ def serve(ctx: typer.Context,
     with StopSignals() as stop, ExitStack() as scope:  # SIGTERM, like Ctrl-C, stops the server and returns normally
         loaded = load_base(base, progress=progress)
         served = served_base(loaded)
-        retriever = None
+        retriever, billing = None, None
         if node:
             backend = scope.enter_context(open_backend(s, node, None))  # open until the server stops
             catalog = Catalog.from_ledger(served, backend.ledger_models(include_retired=True), adapters)
             retriever = Retriever(backend)
+            if signer is not None:
+                billing = LedgerBilling(backend, signer, batch_size=receipt_batch)
         else:
             catalog = Catalog.from_directory(served, adapters)
-        stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes)
+        stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes, billing=billing)
         sock = bind(host, port)
         try:
             stack.start()

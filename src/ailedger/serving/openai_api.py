@@ -10,7 +10,12 @@ Every answer names the exact weights that produced it (the base's weights hash a
 hash, in `system_fingerprint`, in an `ailedger` object and in `x-ailedger-*` headers) and carries a
 receipt id. What each request consumed is metered when it ends, whether it finished, failed, or its
 client went away mid-stream (then it counts what was generated before the cancel took effect).
-Payment and on-ledger receipts come with settlement; `Meter` is where they will be fed from.
+
+With `billing` (a server started against a ledger), a request must carry an API key bound to a
+ledger account for this server (401 otherwise); the most it can cost is held against the caller's
+prepaid balance before any work (402 when it does not fit), and when it ends a receipt for what it
+used (the same receipt id, the exact weights, the citations) is queued for the ledger (billing.py).
+A request that fails on the server's side is not billed. Without `billing` the API is open.
 
 A request may ask for retrieval (`"rag": {"datanet", "version", "k"}`): the best records of that
 frozen Datanet snapshot go into the prompt as numbered sources (grounding.py), and the answer, its
@@ -43,6 +48,7 @@ from transformers import PreTrainedTokenizerBase
 
 import ailedger
 from ailedger.core.errors import LedgerError
+from ailedger.serving.billing import Hold, LedgerBilling
 from ailedger.serving.catalog import Catalog, Resolved, ServedAdapter
 from ailedger.serving.engine import Engine, Generation, Request
 from ailedger.serving.grounding import chat_with_sources, citations_json, ground, prompt_with_sources
@@ -152,10 +158,12 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
                        max_pending: int = 64, default_max_tokens: int = 16, default_chat_max_tokens: int = 512,
                        retry_after_s: int = 1,
                        stop_ids: Iterable[int] | None = None, meter: Meter | None = None,
-                       max_body_bytes: int = MAX_BODY_BYTES, retriever: Retriever | None = None) -> FastAPI:
+                       max_body_bytes: int = MAX_BODY_BYTES, retriever: Retriever | None = None,
+                       billing: LedgerBilling | None = None) -> FastAPI:
     """The API over `engine` (whose loop the caller starts) serving what `catalog` names.
 
     With a `retriever`, requests may ask for retrieval over a Datanet snapshot (`rag`); without, that is a 400.
+    With `billing`, every generation needs an API key and is paid for from the caller's prepaid balance.
     """
     if engine.decode is None:
         raise ValueError("the engine needs a decode function (see `decoder`) for text and stop strings")
@@ -163,7 +171,8 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
                   openapi_url=None)
     api = _Api(engine, catalog, tokenizer, Admission(max_pending), meter or Meter(),
                {"completion": default_max_tokens, "chat": default_chat_max_tokens}, retry_after_s,
-               frozenset(default_stop_ids(tokenizer) if stop_ids is None else stop_ids), max_body_bytes, retriever)
+               frozenset(default_stop_ids(tokenizer) if stop_ids is None else stop_ids), max_body_bytes, retriever,
+               billing)
     app.state.api = api
     app.state.meter = api.meter
     app.state.admission = api.admission
@@ -216,7 +225,7 @@ def _stable(text: str, stops: tuple[str, ...]) -> str:
 class _Api:
     def __init__(self, engine: Engine, catalog: Catalog, tokenizer: PreTrainedTokenizerBase, admission: Admission,
                  meter: Meter, default_max_tokens: dict[Kind, int], retry_after_s: int, stop_ids: frozenset[int],
-                 max_body_bytes: int, retriever: Retriever | None) -> None:
+                 max_body_bytes: int, retriever: Retriever | None, billing: LedgerBilling | None) -> None:
         self.engine = engine
         self.catalog = catalog
         self.tokenizer = tokenizer
@@ -227,6 +236,7 @@ class _Api:
         self.stop_ids = stop_ids
         self.max_body_bytes = max_body_bytes
         self.retriever = retriever
+        self.billing = billing
 
     async def guard(self, handler: Any) -> Response:
         """Run a handler; any failure becomes an OpenAI-shaped error, never a stack trace."""
@@ -325,6 +335,8 @@ class _Api:
         params = common(body, "max_completion_tokens" if kind == "chat" else "max_tokens")
         rag = rag_params(body)
         resolved = self._resolve(params.model)
+        key_hash = None if self.billing is None else await asyncio.to_thread(
+            self.billing.authenticate, http.headers.get("authorization"))  # before any work is done
         sources: list[Hit] | None = None
         if rag is None:
             prompt = self._prompt_ids(body, kind)
@@ -336,33 +348,44 @@ class _Api:
                 lambda chosen: self._prompt_ids(body, kind, chosen), self.engine.context_length - room)
         cited = tuple(h.record for h in sources or ())
         max_tokens = self._max_tokens(params, len(prompt), kind)
-        receipt_id = secrets.token_hex(12)
+        hold = None if key_hash is None or self.billing is None else await asyncio.to_thread(
+            self.billing.hold, key_hash, resolved, len(prompt), max_tokens)
+        receipt_id = secrets.token_hex(32)  # also the ledger receipt's id
         job = _Job(asyncio.get_running_loop())
+        charge: dict[str, int] = {}
 
         def done(gen: Generation) -> None:  # on the step thread
             self.admission.leave()
-            self.meter.add(UsageRecord(receipt_id, resolved.model, resolved.base.weights_hash,
-                                       resolved.adapter.adapter_hash if resolved.adapter else None,
-                                       gen.usage.prompt_tokens, gen.usage.completion_tokens, gen.finish_reason or "",
-                                       cited))
+            usage = UsageRecord(receipt_id, resolved.model, resolved.base.weights_hash,
+                                resolved.adapter.adapter_hash if resolved.adapter else None,
+                                gen.usage.prompt_tokens, gen.usage.completion_tokens, gen.finish_reason or "", cited)
+            self.meter.add(usage)
+            if hold is not None and self.billing is not None:
+                if gen.finish_reason == "error":  # the server's fault: not billed
+                    self.billing.release(hold)
+                else:
+                    charge["fee"] = self.billing.finish(hold, receipt_id, usage.prompt_tokens,
+                                                        usage.completion_tokens, cited)
+                    charge["price_per_1k_tokens"] = hold.price_per_1k
             job.on_done(gen)
 
         request = Request(prompt, max_tokens, resolved.adapter_id,
                           SamplingParams(params.temperature, params.top_p, params.seed), self.stop_ids, params.stop,
                           on_token=job.on_token if params.stream else None, on_done=done, id=receipt_id)
         if not self.admission.enter():
+            self._release(hold)
             raise ApiError(429, "the server is at capacity; retry after the Retry-After seconds",
                            code="server_overloaded", headers={"Retry-After": str(self.retry_after_s)})
         try:
             gen = self.engine.submit(request)
-        except LedgerError as exc:
+        except BaseException as exc:
             self.admission.leave()
-            raise ApiError.of(exc) from None
-        except BaseException:
-            self.admission.leave()
+            self._release(hold)
+            if isinstance(exc, LedgerError):
+                raise ApiError.of(exc) from None
             raise
         cites = None if rag is None else citations_json(sources or [], rag)
-        answer = _Answer(kind, receipt_id, resolved, params, cites)
+        answer = _Answer(kind, receipt_id, resolved, params, cites, charge)
         if params.stream:
             return StreamingResponse(self._stream(job, gen, answer), media_type="text/event-stream",
                                      headers={**answer.headers(), "Cache-Control": "no-cache"})
@@ -374,6 +397,10 @@ class _Api:
         if gen.finish_reason == "error":
             raise ApiError.of(gen.error, status=500) if gen.error else ApiError(500, "generation failed")
         return JSONResponse(answer.full(gen), headers=answer.headers())
+
+    def _release(self, hold: Hold | None) -> None:
+        if hold is not None and self.billing is not None:
+            self.billing.release(hold)
 
     async def _stream(self, job: _Job, gen: Generation, answer: _Answer) -> AsyncIterator[str]:
         sent = ""
@@ -422,8 +449,9 @@ class _Answer:
     """The response documents of one request, in OpenAI's shapes, each naming the weights that answered."""
 
     def __init__(self, kind: Kind, receipt_id: str, resolved: Resolved, params: Params,
-                 citations: list[dict[str, Any]] | None = None) -> None:
+                 citations: list[dict[str, Any]] | None = None, charge: dict[str, int] | None = None) -> None:
         self.kind = kind
+        self.charge = charge if charge is not None else {}  # fee and price, filled when a billed request ends
         self.receipt_id = receipt_id
         self.resolved = resolved
         self.params = params
@@ -436,6 +464,10 @@ class _Answer:
         if citations is not None:  # a retrieval request: the records its prompt quoted
             self.weights["citations"] = citations
         self.fingerprint = f"base:{resolved.base.weights_hash};adapter:{adapter or 'none'}"
+
+    def ledger(self) -> dict[str, Any]:
+        """The `ailedger` object: receipt id, exact weights, citations, and (billed requests) fee and price."""
+        return {**self.weights, **self.charge}
 
     def headers(self) -> dict[str, str]:
         out = {"x-ailedger-receipt-id": self.receipt_id, "x-ailedger-model": self.resolved.model,
@@ -461,7 +493,7 @@ class _Answer:
             choice["message"] = {"role": "assistant", "content": text}
         else:
             choice["text"] = text
-        return {**self._envelope(False), "choices": [choice], "usage": self._usage(gen), "ailedger": self.weights}
+        return {**self._envelope(False), "choices": [choice], "usage": self._usage(gen), "ailedger": self.ledger()}
 
     def chunk(self, delta: str | dict[str, str], finish_reason: str | None, last: bool = False) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason, "logprobs": None}
@@ -473,8 +505,8 @@ class _Answer:
         if self.params.include_usage:
             out["usage"] = None
         if last:
-            out["ailedger"] = self.weights
+            out["ailedger"] = self.ledger()
         return out
 
     def usage_chunk(self, gen: Generation) -> dict[str, Any]:
-        return {**self._envelope(True), "choices": [], "usage": self._usage(gen), "ailedger": self.weights}
+        return {**self._envelope(True), "choices": [], "usage": self._usage(gen), "ailedger": self.ledger()}
