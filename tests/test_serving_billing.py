@@ -29,6 +29,8 @@ from ailedger.billing.keys import api_key_hash, new_api_key
 from ailedger.chain.genesis import Allocation, Genesis
 from ailedger.cli.backend import Embedded
 from ailedger.cli.keys import KeyDir
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet import payloads as p
 from ailedger.datanet.gates.records import canonical_record
@@ -300,3 +302,37 @@ def test_serve_command_bills_through_a_node(tiny_dir: Path, adapter_dirs: dict[s
 def test_serve_with_a_node_needs_a_provider_or_free(home: Path) -> None:
     fails("serve", "--node", "http://127.0.0.1:9", code="bad_argument", exit=2)
     fails("serve", "--provider", "server", code="bad_argument", exit=2)
+
+
+class _LostAnswers:
+    """The node, except that the first `lose` submissions reach it but their answers are lost on the way back."""
+
+    def __init__(self, node: HttpClient, lose: int) -> None:
+        self.node, self.lose = node, lose
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.node, name)
+
+    def submit(self, raw: bytes) -> dict[str, Any]:
+        answer = self.node.submit(raw)
+        if self.lose:
+            self.lose -= 1
+            raise LedgerError(errors.NODE_UNREACHABLE, "connection reset")
+        return answer
+
+
+def test_receipts_survive_a_lost_answer_without_being_sent_twice(served: tuple[str, Stack, HttpClient],
+                                                                ledger: tuple[str, dict[str, str], Path]) -> None:
+    _, stack, node = served
+    billing = LedgerBilling(_LostAnswers(node, lose=1), SERVER, flush_s=0.01)  # type: ignore[arg-type]
+    key = ledger[1]["main"]
+    resolved = stack.catalog.resolve("legal@1")
+    ids = []
+    for i in range(3):
+        hold = billing.hold(billing.authenticate(f"Bearer {key}"), resolved, 10, 5)
+        ids.append(f"{0xE0 + i:02x}" * 32)
+        billing.finish(hold, ids[-1], 10, 2)
+    billing.start()
+    billing.close()
+    assert (billing.stats.included, billing.stats.failed, billing.stats.txs) == (3, 0, 1)
+    assert [node.billing_receipt(i)["status"] for i in ids] == ["charged"] * 3

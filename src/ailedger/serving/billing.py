@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from ailedger.billing.keys import api_key_hash, parse_api_key
 from ailedger.billing.payloads import SUBMIT_RECEIPTS, SUBMIT_RECEIPTS_CODEC, Receipt, SubmitReceipts
 from ailedger.billing.rules import receipt_fee
-from ailedger.chain.tx import sign_tx
+from ailedger.chain.tx import decode_tx, sign_tx
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
@@ -41,6 +41,9 @@ from ailedger.serving.openai_params import ApiError
 
 _log = logging.getLogger("ailedger.serving.billing")
 NO_HASH = bytes(32)
+TRANSIENT = frozenset({errors.NODE_UNREACHABLE, errors.WAIT_TIMEOUT, errors.MEMPOOL_FULL})
+EARLIER = ""  # settled by a transaction sent before (found on the ledger), not by a new one
+CLOSING_RETRIES = 5  # while shutting down, give up on an unreachable node after this many tries
 
 
 class BillingBackend(Protocol):
@@ -52,6 +55,7 @@ class BillingBackend(Protocol):
     def submit(self, raw: bytes) -> dict[str, Any]: ...
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]: ...
     def billing_key(self, key_hash_hex: str) -> dict[str, Any]: ...
+    def billing_receipt(self, id_hex: str) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -129,6 +133,7 @@ class LedgerBilling:
         self._seq = 0
         self._closing = False
         self._thread: threading.Thread | None = None
+        self._retry: tuple[list[_Pending], bytes] | None = None  # a batch whose submission may have landed
 
     # -- admission (request threads) -----------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> bytes:
@@ -270,45 +275,85 @@ class LedgerBilling:
                 self._lock.wait(0.05)
 
     def _run(self) -> None:
+        retries = 0
         while True:
             with self._lock:
-                first_wait = self.clock()
-                while not self._closing and len(self._queue) < self.batch_size and (
-                        not self._queue or self.clock() - first_wait < self.flush_s):
-                    self._lock.wait(self.flush_s)
-                if not self._queue:
-                    if self._closing:
-                        return
-                    continue
-                batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+                retry, self._retry = self._retry, None
+                if retry is None:
+                    first_wait = self.clock()
+                    while not self._closing and len(self._queue) < self.batch_size and (
+                            not self._queue or self.clock() - first_wait < self.flush_s):
+                        self._lock.wait(self.flush_s)
+                    if not self._queue:
+                        if self._closing:
+                            return
+                        continue
+                    batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+                    raw = None
+                else:
+                    batch, raw = retry
             try:
-                self._send(batch)
+                self._send(batch, raw)
+                retries = 0
+            except LedgerError as exc:
+                if exc.code not in TRANSIENT or (self._closing and retries >= CLOSING_RETRIES):
+                    _log.error("could not submit %d receipts: %s", len(batch), exc)
+                    self._settle(batch, None)
+                    continue
+                retries += 1  # the node is down or busy: keep the batch and its signed bytes, try again later
+                _log.warning("receipts wait for the node (%s); retry %d", exc.code.name, retries)
+                time.sleep(min(5.0, 0.1 * 2 ** retries))
             except Exception:  # a batch must never kill the thread: later receipts still have to be sent
                 _log.exception("could not submit %d receipts", len(batch))
                 self._settle(batch, None)
 
-    def _send(self, batch: list[_Pending]) -> None:
-        payload = SUBMIT_RECEIPTS_CODEC.encode(SubmitReceipts([p.receipt for p in batch]))
-        tx_id = None
-        for attempt in range(2):
+    def _send(self, batch: list[_Pending], raw: bytes | None) -> None:
+        """Submit one transaction for `batch` and wait for it; a transient failure raises, leaving the
+        batch and its signed bytes in `_retry`.
+
+        Why the same bytes again: if an earlier try reached the node and only its answer was lost,
+        the node answers `duplicate_transaction` and we wait for that transaction; a new signature
+        would put the same receipts in a second transaction, which the ledger refuses whole.
+        """
+        if raw is None:
+            payload = SUBMIT_RECEIPTS_CODEC.encode(SubmitReceipts([p.receipt for p in batch]))
             nonce = int(self.backend.account(self.provider.address_text)["pending_nonce"])
             raw = sign_tx(self.provider, self.chain_id, nonce, self.fee, SUBMIT_RECEIPTS, payload)
-            try:
-                tx_id = str(self.backend.submit(raw)["tx_id"])
-                break
-            except LedgerError as exc:
-                if attempt or exc.code is not errors.NONCE_REPLAYED:
-                    _log.error("the node refused %d receipts: %s", len(batch), exc)
-                    self._settle(batch, None)
-                    return
-        assert tx_id is not None
+        self._retry = (batch, raw)
+        tx_id = decode_tx(raw).id.hex()
+        try:
+            self.backend.submit(raw)
+        except LedgerError as exc:
+            if exc.code in (errors.NONCE_REPLAYED, errors.NONCE_GAP):  # another signer took the nonce: re-sign
+                self._retry = None
+                landed = [p for p in batch if self._on_ledger(p)]
+                if landed:
+                    self._settle(landed, EARLIER)
+                rest = [p for p in batch if p not in landed]
+                if rest:
+                    self._send(rest, None)
+                return
+            if exc.code is not errors.DUPLICATE_TX:  # transient: raise with _retry kept; else refused for good
+                if exc.code not in TRANSIENT:
+                    self._retry = None
+                raise
         view = self.backend.wait_for_tx(tx_id, self.tx_timeout_s)
+        self._retry = None
         receipt = view.get("receipt") or {}
         if view.get("status") != "included" or not receipt.get("ok", False):
             _log.error("receipt transaction %s did not apply: %s", tx_id, receipt.get("message", view.get("status")))
             self._settle(batch, None)
             return
         self._settle(batch, tx_id)
+
+    def _on_ledger(self, p: _Pending) -> bool:
+        try:
+            doc = self.backend.billing_receipt(p.receipt.id.hex())
+        except LedgerError as exc:
+            if exc.code is errors.RECEIPT_NOT_FOUND:
+                return False
+            raise
+        return str(doc.get("provider")) == self.provider.address_text
 
     def _settle(self, batch: list[_Pending], tx_id: str | None) -> None:
         with self._lock:
@@ -319,8 +364,9 @@ class LedgerBilling:
                 self.stats.failed += len(batch)
             else:
                 self.stats.included += len(batch)
-                self.stats.txs += 1
-                self.stats.tx_ids.append(tx_id)
+                if tx_id != EARLIER:
+                    self.stats.txs += 1
+                    self.stats.tx_ids.append(tx_id)
             for p in batch:  # the next admission of these keys fetches a view that shows this block
                 self._views.pop(p.receipt.key_hash, None)
             self._lock.notify_all()
