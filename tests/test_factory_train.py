@@ -59,7 +59,18 @@ def test_training_writes_adapter_card_and_checkpoints(trained: TrainResult, tiny
     for name in card["checkpoints"]:
         ckpt = out / "checkpoints" / name
         assert {p.name for p in ckpt.iterdir()} == {"adapter_model.safetensors", "adapter_config.json",
-                                                    "optimizer.pt", "rng.pt", "state.json"}
+                                                    "optimizer.pt", "scheduler.pt", "rng.pt", "state.json"}
+    # cosine by default, 5% warm-up (2 of 32 steps), decaying towards a tenth of the rate
+    sched = card["schedule"]
+    assert {k: sched[k] for k in ("kind", "warmup_steps", "total_steps", "min_lr_ratio")} == {
+        "kind": "cosine", "warmup_steps": 2, "total_steps": 32, "min_lr_ratio": 0.1}
+    assert sched["lrs"][:3] == pytest.approx([2e-2 / 3, 2e-2 * 2 / 3, 2e-2]) and len(sched["lrs"]) == 32
+    assert 2e-3 < sched["lrs"][-1] < 2.1e-3
+    # the 6 chat records learn only their assistant turns; the 10 plain ones every token
+    assert card["loss"] == {
+        "loss_on": "assistant", "chat_records": 6, "assistant_only_records": 6, "whole_sequence_fallback_records": 0,
+        "unsupervised_records": 0, "supervised_tokens": card["loss"]["supervised_tokens"], "empty_steps": []}
+    assert card["hyperparams"]["schedule"] == "cosine" and card["hyperparams"]["loss_on"] == "assistant"
     assert "weights hash" in (out / "README.md").read_text()
     first, last = sum(trained.losses[:4]) / 4, trained.final_loss
     assert last < 0.6 * first, (first, last)  # the repetitive corpus is being learnt
@@ -87,9 +98,16 @@ def test_interrupt_then_resume_is_bit_identical(trained: TrainResult, tiny: Path
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert names == ["step-000008", "step-000013"]
     assert not (tmp_path / "model_card.json").exists()
+    assert torch.load(tmp_path / "checkpoints" / "step-000013" / "scheduler.pt")["last_epoch"] == 13
+    # the same checkpoints without the schedule's state (as written before schedules existed)
+    older = Path(shutil.copytree(tmp_path, tmp_path.parent / f"{tmp_path.name}-older"))
+    for ckpt in (older / "checkpoints").iterdir():
+        (ckpt / "scheduler.pt").unlink()
     resumed = train(SPEC, RECORDS, base, tmp_path)
     assert resumed.losses == trained.losses
+    assert resumed.card["schedule"]["lrs"] == trained.card["schedule"]["lrs"]  # mid-decay, not restarted
     assert resumed.adapter_hash == trained.adapter_hash
+    assert train(SPEC, RECORDS, base, older).adapter_hash == trained.adapter_hash  # set to its step instead
     with pytest.raises(LedgerError) as exc:  # the same directory with other settings is not resumed
         train(dataclasses.replace(SPEC, lr=1e-3), RECORDS, base, tmp_path)
     assert exc.value.code == errors.CHECKPOINT_MISMATCH

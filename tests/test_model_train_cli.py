@@ -102,6 +102,8 @@ def test_train_publish_show(chain: dict[str, Any]) -> None:
     assert card["base"]["weights_hash"] == chain["base"]["weights_hash"] == done["base_weights_hash"]
     assert card["datanet"] == {"name": "facts", "version": 1, "root": chain["root"]}
     assert len(card["checkpoints"]) >= 3 and (out / "adapter_model.safetensors").is_file()
+    assert card["hyperparams"]["schedule"] == "cosine" and card["hyperparams"]["loss_on"] == "assistant"
+    assert card["schedule"]["warmup_steps"] == 0 and card["schedule"]["lrs"][0] == 0.02  # 12 steps: no warm-up
 
     again = as_json(*train_args(chain, out))  # a finished job is only summarised: nothing is sent
     assert again["resumed"] and again["job_id"] == done["job_id"] and again["adapter_hash"] == done["adapter_hash"]
@@ -154,6 +156,8 @@ def test_refusals_change_nothing(chain: dict[str, Any]) -> None:
     fails(*train_args(chain, tmp / "c", worker="builder"), code="own_job")
     fails(*train_args(chain, tmp / "d", budget="1000"), code="insufficient_balance")
     fails(*train_args(chain, tmp / "e", "--rank", "0"), code="bad_train_spec")
+    for bad in (("--schedule", "step"), ("--warmup-steps", "-1"), ("--min-lr-ratio", "2"), ("--loss-on", "user")):
+        assert "Invalid value" in run(*train_args(chain, tmp / "e", *bad), exit=2).output
     fails(*train_args(chain, tmp / "f"), "--base", str(tmp / "nowhere"), code="base_model_unavailable")
     (tmp / "g").mkdir()
     (tmp / "g" / STATE_FILE).write_text("{ not json")
@@ -173,8 +177,13 @@ def test_train_over_http(chain: dict[str, Any], home: Path, tmp_path: Path, monk
         assert as_json("account", "show", "builder", *node)["nonce"] == b0["nonce"]  # nothing was sent
         assert as_json("job", "list", *node)["jobs"] == []
         w0 = int(as_json("account", "show", "worker", *node)["balance"])
-        done = as_json(*train_args(chain, tmp_path / "http", budget="2"), *node)
+        done = as_json(*train_args(chain, tmp_path / "http", "--schedule", "linear", "--warmup-steps", "2",
+                                   "--min-lr-ratio", "0.5", "--loss-on", "all", budget="2"), *node)
         assert done["status"] == "paid" and done["budget_paid"] == 2_000_000
+        card = json.loads((tmp_path / "http" / "model_card.json").read_text())
+        assert {k: card["hyperparams"][k] for k in ("schedule", "warmup_steps", "min_lr_ratio", "loss_on")} == {
+            "schedule": "linear", "warmup_steps": 2, "min_lr_ratio": 0.5, "loss_on": "all"}
+        assert card["schedule"]["lrs"][:3] == pytest.approx([0.02 / 3, 0.04 / 3, 0.02])
         assert int(as_json("account", "show", "worker", *node)["balance"]) == w0 + 2_000_000 - 2 * FEE
         assert as_json("job", "show", done["job_id"], *node)["result_hash"] == done["adapter_hash"]
     assert as_json("chain", "verify")["ok"]

@@ -5,7 +5,9 @@ keys, opens the backend and draws the progress bars. The poster (`--from`) escro
 accepts the result; the worker (`--worker`, required) claims the job, trains and delivers. They
 must be different keys: the market refuses a poster claiming its own job (`own_job`), and the
 worker needs `market_worker_min_stake` bonded (`ailedger tx stake --from WORKER`). Both keys are
-unlocked with the same passphrase source (--passphrase-file or AILEDGER_PASSPHRASE).
+unlocked with the same passphrase source (--passphrase-file or AILEDGER_PASSPHRASE). What the loss
+looks at (`--loss-on`) and the learning-rate schedule (`--schedule`, `--warmup-steps`,
+`--min-lr-ratio`) are hyper-parameters like the rest (docs/models.md, "Training an adapter").
 
 Interrupted (Ctrl-C), the command stops after the step in flight and writes a checkpoint; the job
 stays claimed. Running the same command again resumes the same job (its id is in OUT/job.json) from
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +36,17 @@ from ailedger.core.errors import LedgerError
 
 StepCb = Callable[[int, int, float], None]
 StageCb = Callable[[str, int, int | None], None]
+
+
+class Schedule(StrEnum):  # factory/schedule.py SCHEDULES
+    constant = "constant"
+    cosine = "cosine"
+    linear = "linear"
+
+
+class LossOn(StrEnum):  # factory/data.py LOSS_ON
+    assistant = "assistant"
+    all = "all"
 
 
 @contextmanager
@@ -84,7 +98,20 @@ def train_cmd(ctx: typer.Context, sender: FromOpt,
               alpha: Annotated[int, typer.Option("--alpha", help="LoRA alpha.")] = 16,
               dropout: Annotated[float, typer.Option("--dropout", help="LoRA dropout.")] = 0.05,
               epochs: Annotated[int, typer.Option("--epochs", help="Passes over the records.")] = 1,
-              lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate.")] = 2e-4,
+              lr: Annotated[float, typer.Option("--lr", help="AdamW learning rate (the peak, after warm-up).")]
+              = 2e-4,
+              schedule: Annotated[Schedule, typer.Option("--schedule", help="Learning rate after warm-up: decays "
+                                                         "to --min-lr-ratio of --lr (cosine, linear) or stays.")]
+              = Schedule.cosine,
+              warmup_steps: Annotated[int | None, typer.Option(
+                  "--warmup-steps", min=0, help="Linear warm-up steps (default: 5% of the steps when there are "
+                  "over 20, none for constant).", show_default=False)] = None,
+              min_lr_ratio: Annotated[float, typer.Option("--min-lr-ratio", min=0.0, max=1.0,
+                                                          help="Where a decaying schedule ends, as a fraction "
+                                                               "of --lr.")] = 0.1,
+              loss_on: Annotated[LossOn, typer.Option("--loss-on", help="Chat records learn the assistant's turns "
+                                                      "only, or all tokens (plain text learns all).")]
+              = LossOn.assistant,
               batch_size: Annotated[int, typer.Option("--batch-size", help="Records per step.")] = 8,
               max_len: Annotated[int, typer.Option("--max-len", help="Tokens per record (longer are cut).")] = 256,
               seed: Annotated[int, typer.Option("--seed", help="Seed of initialisation, dropout and order.")] = 0,
@@ -102,7 +129,8 @@ def train_cmd(ctx: typer.Context, sender: FromOpt,
     s = settings(ctx)
     spec = TrainSpec(base=base, datanet=datanet, version=version, snapshot_root="", rank=rank, alpha=alpha,
                      dropout=dropout, lr=lr, epochs=epochs, batch_size=batch_size, max_len=max_len, seed=seed,
-                     checkpoint_every=checkpoint_every)
+                     checkpoint_every=checkpoint_every, schedule=schedule.value, warmup_steps=warmup_steps,
+                     min_lr_ratio=min_lr_ratio, loss_on=loss_on.value)
     spec.validate()
     amount = parse_units(budget)
     fee_units = parse_units(fee) if fee is not None else None

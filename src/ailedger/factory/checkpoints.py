@@ -2,8 +2,9 @@
 
 A checkpoint directory `checkpoints/step-000120/` holds `adapter_model.safetensors` and
 `adapter_config.json` (a loadable PEFT adapter: the attribution engine replays gradients against
-these), `optimizer.pt`, `rng.pt` and `state.json` (step, data cursor, losses so far, the run id that
-ties it to one base, one dataset and one set of hyper-parameters). It is written in a temporary
+these), `optimizer.pt`, `scheduler.pt` (the learning-rate schedule's state), `rng.pt` and
+`state.json` (step, data cursor, losses and rates so far, the run id that ties it to one base, one
+dataset and one set of hyper-parameters). It is written in a temporary
 directory and renamed, so a checkpoint either exists whole or not at all; `state.json` is written
 last inside it.
 """
@@ -20,6 +21,7 @@ from typing import Any
 import torch
 from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
+from torch.optim.lr_scheduler import LRScheduler
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -27,6 +29,7 @@ from ailedger.core.errors import LedgerError
 PREFIX = "step-"
 ADAPTER_FILE = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
+SCHEDULER_FILE = "scheduler.pt"
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ def save_adapter(model: PeftModel, directory: Path) -> None:
     model.peft_config["default"].save_pretrained(str(directory))
 
 
-def save(model: PeftModel, optimizer: torch.optim.Optimizer, root: Path, step: int, state: dict[str, Any],
-         keep: int | None = None) -> Path:
+def save(model: PeftModel, optimizer: torch.optim.Optimizer, scheduler: LRScheduler, root: Path, step: int,
+         state: dict[str, Any], keep: int | None = None) -> Path:
     """Write checkpoint `step` under `root` (atomically), then drop the oldest beyond `keep`."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{PREFIX}{step:06d}"
@@ -54,6 +57,7 @@ def save(model: PeftModel, optimizer: torch.optim.Optimizer, root: Path, step: i
     try:
         save_adapter(model, tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / SCHEDULER_FILE)
         torch.save(torch.get_rng_state(), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({**state, "step": step, "cursor": step}, sort_keys=True))
         shutil.rmtree(final, ignore_errors=True)
@@ -81,11 +85,19 @@ def listing(root: Path) -> list[Checkpoint]:
     return sorted(found, key=lambda c: c.step)
 
 
-def restore(ckpt: Checkpoint, model: PeftModel, optimizer: torch.optim.Optimizer) -> None:
-    """Put the adapter weights, optimizer moments and random state back as they were at `ckpt`."""
+def restore(ckpt: Checkpoint, model: PeftModel, optimizer: torch.optim.Optimizer, scheduler: LRScheduler) -> bool:
+    """Put the adapter weights, optimizer moments, schedule and random state back as they were at `ckpt`.
+
+    Returns False when the checkpoint has no schedule state (it was written before schedules
+    existed, so its run trained at a constant rate): the caller sets the schedule to the step.
+    """
     try:
         set_peft_model_state_dict(model, load_file(str(ckpt.path / ADAPTER_FILE)))
         optimizer.load_state_dict(torch.load(ckpt.path / "optimizer.pt", weights_only=True))
+        has_schedule = (ckpt.path / SCHEDULER_FILE).is_file()
+        if has_schedule:
+            scheduler.load_state_dict(torch.load(ckpt.path / SCHEDULER_FILE, weights_only=True))
         torch.set_rng_state(torch.load(ckpt.path / "rng.pt", weights_only=True))
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError) as exc:
         raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path} cannot be restored ({exc})") from exc
+    return has_schedule
