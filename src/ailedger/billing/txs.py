@@ -36,13 +36,8 @@ def _bad(detail: str) -> LedgerError:
     return LedgerError(errors.BAD_BILLING_PARAM, detail)
 
 
-def _positive(amount: int) -> None:
-    if amount == 0:
-        raise LedgerError(errors.ZERO_AMOUNT)
-
-
 def apply_deposit(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
-    _positive(p.amount)
+    accounts.require_positive(p.amount)
     sender = tx.sender_address
     acct = get_account(state, sender)
     acct.prepaid = checked_add(acct.prepaid, p.amount)
@@ -51,7 +46,7 @@ def apply_deposit(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
 
 
 def apply_withdraw(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
-    _positive(p.amount)
+    accounts.require_positive(p.amount)
     sender = tx.sender_address
     acct = get_account(state, sender)
     if acct.prepaid < p.amount:

@@ -97,13 +97,14 @@ TRANSFER_CODEC = Record(Transfer, {"to": B20, "amount": AMOUNT})
 AMOUNT_CODEC = Record(Amount, {"amount": AMOUNT})
 
 
-def _positive(amount: int) -> None:
+def require_positive(amount: int) -> None:
+    """Amounts are unsigned by their codec; zero is the one value no transfer, stake or deposit may carry."""
     if amount == 0:
         raise LedgerError(errors.ZERO_AMOUNT)
 
 
 def apply_transfer(state: Journal, ctx: BlockContext, tx: Tx, p: Transfer) -> None:
-    _positive(p.amount)
+    require_positive(p.amount)
     sender = tx.sender_address
     if p.to == sender:
         raise LedgerError(errors.SELF_TRANSFER)
@@ -112,7 +113,7 @@ def apply_transfer(state: Journal, ctx: BlockContext, tx: Tx, p: Transfer) -> No
 
 
 def apply_stake(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
-    _positive(p.amount)
+    require_positive(p.amount)
     a = get_account(state, tx.sender_address)
     if a.balance < p.amount:
         raise LedgerError(errors.INSUFFICIENT_BALANCE, f"balance {a.balance} < stake {p.amount}")
@@ -122,7 +123,7 @@ def apply_stake(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
 
 
 def apply_unstake(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None:
-    _positive(p.amount)
+    require_positive(p.amount)
     addr = tx.sender_address
     a = get_account(state, addr)
     if a.stake < p.amount:
