@@ -41,7 +41,8 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "market/state.py", "market/payloads.py", "market/txs.py", "market/rules.py", "market/module.py",
                  "market/views.py",
                  "billing/state.py", "billing/payloads.py", "billing/txs.py", "billing/rules.py", "billing/module.py",
-                 "billing/views.py"]
+                 "billing/views.py",
+                 "attribution/shares.py"]  # what settlement recomputes: scores to basis points
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}
 

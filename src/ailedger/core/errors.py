@@ -412,3 +412,21 @@ BAD_RECEIPT_FILE = register(1614, "bad_receipt_file",
                             "The receipts file must hold a JSON list of receipts (id, key or key_hash, model, version, "
                             "base_hash, adapter_hash, prompt_tokens, completion_tokens, citations); fix the named "
                             "entry.")
+
+# Attribution (17xx): span and influence indexes, contributor shares
+ATTRIBUTION_INDEX_CORRUPT = register(1700, "attribution_index_corrupt",
+                                     "The attribution index file is damaged or incomplete (bad header, truncated "
+                                     "arrays, or content that does not hash to its root); delete it and build it "
+                                     "again with `ailedger attribution index`.")
+ATTRIBUTION_INDEX_MISMATCH = register(1701, "attribution_index_mismatch",
+                                      "The attribution index was built for another snapshot or tokenizer than the "
+                                      "one expected (see the detail); build it again for this adapter with "
+                                      "`ailedger attribution index ADAPTER`.", 409)
+EMPTY_ANSWER = register(1702, "empty_answer",
+                        "The answer has no tokens, so there is nothing to attribute; attribute a non-empty answer.")
+BAD_TOKEN_IDS = register(1703, "bad_token_ids",
+                         "Token ids must be integers from 0 to 2**31 - 2, one list per record; tokenize the records "
+                         "and the answer with the adapter's tokenizer.")
+BAD_ATTRIBUTION_SCORES = register(1704, "bad_attribution_scores",
+                                  "Attribution scores must be finite and non-negative (integers once converted to "
+                                  "fixed point), keyed by 32-byte record hashes; fix the named record's score.")
