@@ -419,9 +419,9 @@ ATTRIBUTION_INDEX_CORRUPT = register(1700, "attribution_index_corrupt",
                                      "arrays, or content that does not hash to its root); delete it and build it "
                                      "again with `ailedger attribution index`.")
 ATTRIBUTION_INDEX_MISMATCH = register(1701, "attribution_index_mismatch",
-                                      "The attribution index was built for another snapshot or tokenizer than the "
-                                      "one expected (see the detail); build it again for this adapter with "
-                                      "`ailedger attribution index ADAPTER`.", 409)
+                                      "The attribution index was built for another adapter, base model, snapshot "
+                                      "or tokenizer than the one expected (see the detail); build it again for this "
+                                      "adapter with `ailedger attribution index ADAPTER`.", 409)
 EMPTY_ANSWER = register(1702, "empty_answer",
                         "The answer has no tokens, so there is nothing to attribute; attribute a non-empty answer.")
 BAD_TOKEN_IDS = register(1703, "bad_token_ids",
@@ -430,3 +430,7 @@ BAD_TOKEN_IDS = register(1703, "bad_token_ids",
 BAD_ATTRIBUTION_SCORES = register(1704, "bad_attribution_scores",
                                   "Attribution scores must be finite and non-negative (integers once converted to "
                                   "fixed point), keyed by 32-byte record hashes; fix the named record's score.")
+CHECKPOINT_MISSING = register(1705, "checkpoint_missing",
+                              "A training checkpoint that the adapter's card lists is missing or incomplete in its "
+                              "`checkpoints/` directory; restore that directory as training wrote it (or train the "
+                              "adapter again), then build the attribution index again.")

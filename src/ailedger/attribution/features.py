@@ -1,0 +1,169 @@
+"""Per-record gradients of an adapter's LoRA parameters at its saved checkpoints, projected to k numbers.
+
+The gradient of a record is the gradient of the loss exactly as training computed it for that
+record alone: the same token ids and labels (`factory.data.encode` with the adapter's `max_len` and
+`loss_on`, so a chat record counts only its assistant turns), the mean cross-entropy over its
+supervised tokens, with respect to the LoRA matrices only (the base stays frozen), in fp32. Two
+differences from a training step, both for determinism: LoRA dropout is off (the gradient of the
+expected loss, not of one random mask), and each record is its own batch of one (no padding, so no
+other record changes its numbers).
+
+Why a loop over records rather than `torch.func.vmap`: Hugging Face attention builds its masks with
+data-dependent Python control flow, which vmap cannot trace, and a batch of one per record is the
+loss exactly as defined above. On the tiny model a record takes a few milliseconds; see
+docs/attribution.md for SmolLM2.
+
+Optimizer correction (TrackStar): AdamW moved each parameter by about m / sqrt(v), so a record's
+effect on the weights is its gradient divided by sqrt(v) + eps, with v the second-moment estimate
+(bias-corrected) saved in the checkpoint's `optimizer.pt`. Both record and query gradients get the
+same correction before projection.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from peft import PeftModel, set_peft_model_state_dict
+from safetensors.torch import load_file
+
+from ailedger.attribution.projection import F32, ParamShape, SparseProjection
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
+from ailedger.factory import checkpoints
+from ailedger.factory.adapters import AdapterInfo
+from ailedger.factory.basemodel import BaseModel
+from ailedger.factory.data import IGNORE, Example, collate, encode
+from ailedger.factory.tensors import read_header, tensors_hash
+
+OPTIMIZER_FILE = "optimizer.pt"
+NEEDED = (checkpoints.ADAPTER_FILE, checkpoints.ADAPTER_CONFIG, "state.json", OPTIMIZER_FILE)
+_ADAPTER_NAME = re.compile(r"\.default(?=\.weight$)")
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    step: int
+    path: Path
+    adapter_hash: str  # of the checkpoint's LoRA tensors, as `train.adapter_hash` computes it for adapters
+
+
+def adapter_checkpoints(info: AdapterInfo) -> list[CheckpointRef]:
+    """The checkpoints the adapter's card lists, each checked to be present and whole."""
+    names = info.card.get("checkpoints")
+    if not isinstance(names, list) or not names:
+        raise LedgerError(errors.CHECKPOINT_MISSING, f"{info.path}: its card lists no checkpoints")
+    found = []
+    for name in names:
+        path = info.path / "checkpoints" / str(name)
+        missing = [f for f in NEEDED if not (path / f).is_file()]
+        if missing:
+            raise LedgerError(errors.CHECKPOINT_MISSING, f"{path}: {', '.join(missing)} missing")
+        try:
+            step = int(json.loads((path / "state.json").read_text())["step"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise LedgerError(errors.CHECKPOINT_MISSING, f"{path}/state.json is unreadable ({exc})") from exc
+        try:
+            digest = tensors_hash(read_header(path / checkpoints.ADAPTER_FILE))
+        except LedgerError as exc:  # truncated or unreadable: as good as missing
+            raise LedgerError(errors.CHECKPOINT_MISSING, f"{path}: {exc}") from exc
+        found.append(CheckpointRef(step, path, digest))
+    return sorted(found, key=lambda c: c.step)
+
+
+def training_examples(records: Sequence[dict[str, Any]], base: BaseModel, card: dict[str, Any]) -> list[Example | None]:
+    """Each record as training saw it (None for a record without text, which training skipped)."""
+    hp = card.get("hyperparams", {})
+    max_len, loss_on = int(hp.get("max_len", 256)), str(hp.get("loss_on", "all"))
+    out: list[Example | None] = []
+    for record in records:
+        found = encode([record], base.tokenizer, max_len, loss_on)
+        out.append(found[0] if found else None)
+    return out
+
+
+class LoraGradients:
+    """A copy of the base carrying the adapter's LoRA layers, set to one checkpoint at a time."""
+
+    def __init__(self, base: BaseModel, adapter: AdapterInfo, optimizer_correction: bool = True) -> None:
+        fp32 = copy.deepcopy(base.model)  # the base is left as it is; gradients are taken in fp32
+        for tensor in (*fp32.parameters(), *fp32.buffers()):
+            if tensor.is_floating_point():
+                tensor.data = tensor.data.float()
+        model = PeftModel.from_pretrained(fp32, str(adapter.path), is_trainable=True)
+        model.eval()  # no dropout: the gradient of the expected loss
+        self.model = model
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self._training_order = [_ADAPTER_NAME.sub("", n) for n, _ in trainable]  # AdamW's parameter order
+        self.params = dict(sorted((_ADAPTER_NAME.sub("", n), p) for n, p in trainable))
+        saved = {e.name for e in adapter.tensors}
+        if set(self.params) != saved:
+            odd = sorted(saved ^ set(self.params))
+            raise LedgerError(errors.ADAPTER_INVALID, f"{adapter.path}: LoRA tensors {odd} do not match the model's")
+        self.shapes = [ParamShape(n, tuple(p.shape)) for n, p in self.params.items()]
+        self.optimizer_correction = optimizer_correction
+        pad = base.tokenizer.pad_token_id
+        self.pad = pad if isinstance(pad, int) else int(base.tokenizer.eos_token_id or 0)
+        self._scale: torch.Tensor | None = None
+
+    def load(self, ckpt: CheckpointRef, state: dict[str, torch.Tensor] | None = None,
+             scale: torch.Tensor | None = None) -> None:
+        """Put the checkpoint's LoRA weights (and its optimizer correction) in place."""
+        try:
+            tensors = state if state is not None else load_file(str(ckpt.path / checkpoints.ADAPTER_FILE))
+            shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+            if shapes != {p.name: p.shape for p in self.shapes}:  # PEFT would skip what does not match, silently
+                raise ValueError("its LoRA tensors are not the adapter's")
+            set_peft_model_state_dict(self.model, tensors)
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}: {exc}") from exc
+        if scale is None and self.optimizer_correction:
+            scale = self.correction(ckpt)
+        self._scale = scale
+
+    def correction(self, ckpt: CheckpointRef) -> torch.Tensor:
+        """1 / (sqrt(v_hat) + eps) per parameter, flattened in name order, from the checkpoint's AdamW state."""
+        try:
+            saved = torch.load(ckpt.path / OPTIMIZER_FILE, weights_only=True)
+            group = saved["param_groups"][0]
+            beta2, eps = float(group["betas"][1]), float(group["eps"])
+            by_name = {}
+            for i, name in enumerate(self._training_order):
+                st = saved["state"][i]
+                v, t = st["exp_avg_sq"], float(st["step"])
+                if tuple(v.shape) != tuple(self.params[name].shape):
+                    raise ValueError(f"optimizer state {i} is {list(v.shape)}, {name} is "
+                                     f"{list(self.params[name].shape)}")
+                by_name[name] = 1.0 / ((v.float() / (1.0 - beta2 ** t)).sqrt() + eps)
+        except (OSError, RuntimeError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}/{OPTIMIZER_FILE}: {exc}") from exc
+        return torch.cat([by_name[n].reshape(-1) for n in self.params])
+
+    def gradient(self, ids: Sequence[int], labels: Sequence[int]) -> torch.Tensor | None:
+        """The (corrected) gradient of one sequence's mean loss, flat in name order; None if no token is supervised."""
+        if not any(label != IGNORE for label in labels[1:]):
+            return None
+        batch = collate([Example(list(ids), list(labels))], self.pad)
+        for p in self.params.values():
+            p.grad = None
+        with torch.enable_grad():
+            self.model(**batch).loss.backward()
+        flat = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel())
+                          for p in self.params.values()])
+        for p in self.params.values():
+            p.grad = None
+        return flat * self._scale if self._scale is not None else flat
+
+    def features(self, projection: SparseProjection, ids: Sequence[int], labels: Sequence[int]) -> F32:
+        """The projected gradient (k numbers; zeros when nothing is supervised)."""
+        flat = self.gradient(ids, labels)
+        if flat is None:
+            return np.zeros(projection.k, np.float32)
+        return projection.project(flat.detach().numpy())
