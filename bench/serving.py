@@ -1,8 +1,9 @@
 """The serving benchmark: what many LoRA adapters in one batch cost, against the base model and PEFT.
 
-Everything runs on the real SmolLM2-135M-Instruct in fp32 on the CPU (with `--quick` too: fewer
-tokens and a shorter online run, never the tiny model), with seeded random rank-8 adapters on the
-attention projections (`serving/synthetic.random_adapter`, the layout `train` writes).
+Everything runs on the real SmolLM2-135M-Instruct in fp32 (but the opt-in bf16 rows) on the CPU
+(with `--quick` too: fewer tokens and a shorter online run, never the tiny model), with seeded
+random rank-8 adapters on the attention projections (`serving/synthetic.random_adapter`, the
+layout `train` writes).
 
 (a) Closed batch: 16 concurrent greedy requests (N new tokens each: 64, or 16 with `--quick`)
 through the engine with no adapter, all on one adapter, and spread over 4 and 16 adapters; then
@@ -11,16 +12,30 @@ left-padded batch) and through PEFT's `set_adapter`, grouped per adapter (each a
 as one batch after `set_adapter`; with 16 requests over 16 adapters every group is one request).
 With `--quick` the engine runs and PEFT's mixed batch are timed twice and the faster run kept.
 `tokens_match_peft` is the share of the 16 requests whose greedy tokens all equal PEFT's mixed batch.
+The opt-in faster base, reported apart and never mixed into the figures above: the no-adapter and
+16-adapter loads again on a bf16 copy of the base (LoRA slots in bf16 too), its speed over fp32,
+`bf16_tokens_match_fp32` (requests whose greedy tokens all equal the fp32 engine's) and
+`bf16_prefix_agreement` (the share of tokens generated before each request's first divergence).
 (b) Online: seeded Poisson arrivals at a rate above what either side serves, prompts of 16-256
 tokens and outputs of 8-128 (smaller with `--quick`) over 16 adapters, fed on the same schedule
-to the engine (continuous batching on its own thread) and to a baseline loop that takes up to 16
-waiting requests at a time through PEFT's mixed `generate` (each batch runs to its longest request).
+to the engine (continuous batching on its own thread), to the same engine through the
+OpenAI-compatible HTTP API, and to a baseline loop that takes up to 16 waiting requests at a time
+through PEFT's mixed `generate` (each batch runs to its longest request). The HTTP pass is the real
+app (`serving.stack.Stack.app`, uvicorn on a loopback port in a thread) over the very engine the
+other passes use: the whole benchmark is built by `build_stack` from a `Catalog.from_directory` of
+the adapter directories (each served as `NAME@1`; the engine knows adapters by hash), so one model
+copy serves every pass. Its client (httpx, one asyncio task per request, in this process) sends
+streaming `/v1/completions` with token-id prompts, `temperature` 0 and the request's `max_tokens`;
+the app is built with `stop_ids=()` so, like the other passes, every request runs its full length
+(checked from the usage chunk). TTFT is taken at the first chunk with text, end-to-end at `[DONE]`.
+The engine passes run without a detokenizer; the HTTP pass puts the API's back (it streams text),
+so `http_vs_engine` counts detokenizing, the event loops, SSE and the client's parsing, all sharing
+the 2 cores and the GIL with the model's step thread.
 (c) Adapter cold load: p50 over 20 loads of a rank-8 adapter through `AdapterCache` (register,
 acquire until it holds a slot, which includes reading and checking the files; then evict), and
 the adapter's resident bytes.
 
-Not covered yet: the HTTP pass of the online run, and the optional faster base forwards (bf16,
-int8, `torch.compile`).
+Not covered yet: int8 and `torch.compile` base forwards.
 
 Run it as `ailedger bench serving [--quick]` or `python -m bench.serving [--quick]`; the last line
 of stdout is one JSON object with the figures.
@@ -28,6 +43,7 @@ of stdout is one JSON object with the figures.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import statistics
 import sys
@@ -45,9 +61,12 @@ from rich.table import Table
 import bench
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.serving.adapters import AdapterCache
+from ailedger.serving.catalog import Catalog
 from ailedger.serving.engine import Engine, Generation, Request
-from ailedger.serving.lora import inject
+from ailedger.serving.openai_api import decoder
+from ailedger.serving.stack import Stack, build_stack, served_base
 from ailedger.serving.synthetic import random_adapter
+from bench.serving_http import serve_app, stream_schedule
 
 N_REQ, N_ADAPTERS, RANK, MAX_BATCH = 16, 16, 8, 16
 FULL_TOKENS, QUICK_TOKENS = 64, 16
@@ -133,9 +152,11 @@ def measure_load(cache: AdapterCache, adapter_id: str) -> tuple[float, int]:
 
 
 def closed_batch(engine: Engine, ref_factory: Callable[[], PeftModel], prompts: list[list[int]], names: list[str],
-                 new_tokens: int, repeats: int) -> tuple[dict[str, float], PeftModel]:
+                 ids: dict[str, str], new_tokens: int,
+                 repeats: int) -> tuple[dict[str, float], PeftModel, list[list[int]]]:
     def engine_run(adapters: list[str | None]) -> list[list[int]]:
-        gens = engine.generate([Request(p, new_tokens, a) for p, a in zip(prompts, adapters, strict=True)])
+        gens = engine.generate([Request(p, new_tokens, None if a is None else ids[a])
+                                for p, a in zip(prompts, adapters, strict=True)])
         return [g.tokens for g in gens]
 
     loads: dict[str, list[str | None]] = {
@@ -144,7 +165,7 @@ def closed_batch(engine: Engine, ref_factory: Callable[[], PeftModel], prompts: 
     total = N_REQ * new_tokens
     figures: dict[str, float] = {}
     with torch.inference_mode():
-        engine.generate([Request(p, 2, a) for p, a in zip(prompts, names, strict=True)])  # warm-up, loads slots
+        engine.generate([Request(p, 2, ids[a]) for p, a in zip(prompts, names, strict=True)])  # warm-up, loads slots
         ours: list[list[int]] = []
         for label, adapters in loads.items():
             _err.print(f"[dim]engine: {label}…[/]")
@@ -171,7 +192,39 @@ def closed_batch(engine: Engine, ref_factory: Callable[[], PeftModel], prompts: 
     figures["vs_peft_mixed"] = figures["engine_mixed16_tok_per_s"] / figures["peft_mixed_tok_per_s"]
     figures["vs_peft_set_adapter"] = figures["engine_mixed16_tok_per_s"] / figures["peft_set_adapter_tok_per_s"]
     figures["peft_mixed_vs_base"] = figures["peft_mixed_tok_per_s"] / figures["engine_base_tok_per_s"]
-    return figures, ref
+    return figures, ref, ours
+
+
+def bf16_closed_batch(catalog: Catalog, prompts: list[list[int]], names: list[str], ids: dict[str, str],
+                      new_tokens: int, repeats: int, fp32_tokens: list[list[int]]) -> dict[str, float]:
+    """The opt-in faster base: the closed batch again on a bf16 copy of the base (its LoRA slots bf16 too).
+
+    Never what the fp32 figures measure: its own figures, with how far its greedy tokens follow fp32's.
+    """
+    base = load_base("smollm2", dtype=torch.bfloat16)
+    stack = build_stack(base, catalog, max_batch=MAX_BATCH, max_slots=N_ADAPTERS + 1)
+    engine = stack.engine
+    engine.decode = None
+    figures: dict[str, float] = {}
+    tokens: list[list[int]] = []
+    try:
+        with torch.inference_mode():
+            engine.generate([Request(p, 2, ids[a]) for p, a in zip(prompts, names, strict=True)])  # warm-up
+            for label, adapters in (("base", [None] * N_REQ), ("mixed16", list(names[:N_REQ]))):
+                _err.print(f"[dim]engine bf16: {label}…[/]")
+                requests = [Request(p, new_tokens, None if a is None else ids[a])
+                            for p, a in zip(prompts, adapters, strict=True)]
+                runs = [timed(lambda r=requests: engine.generate(r)) for _ in range(repeats)]
+                figures[f"engine_bf16_{label}_tok_per_s"] = N_REQ * new_tokens / min(t for _, t in runs)
+                if label == "mixed16":
+                    tokens = [g.tokens for g in runs[0][0]]
+    finally:
+        stack.close()
+    agree = [next((i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), len(a))
+             for a, b in zip(tokens, fp32_tokens, strict=True)]
+    figures["bf16_tokens_match_fp32"] = sum(n == new_tokens for n in agree) / N_REQ
+    figures["bf16_prefix_agreement"] = sum(agree) / (N_REQ * new_tokens)  # share of tokens before the first divergence
+    return figures
 
 
 def online_workload(quick: bool, names: list[str]) -> tuple[list[tuple[float, list[int], int, str]], float]:
@@ -196,7 +249,8 @@ def summarize(arrive: list[float], first: list[float], done: list[float], tokens
             "ttft_p95_s": pct(ttft, 0.95), "e2e_p50_s": pct(e2e, 0.5), "e2e_p95_s": pct(e2e, 0.95)}
 
 
-def online_engine(engine: Engine, work: list[tuple[float, list[int], int, str]]) -> dict[str, float]:
+def online_engine(engine: Engine, work: list[tuple[float, list[int], int, str]],
+                  ids: dict[str, str]) -> dict[str, float]:
     n = len(work)
     first, done = [0.0] * n, [0.0] * n
     gens: list[Generation] = []
@@ -215,13 +269,28 @@ def online_engine(engine: Engine, work: list[tuple[float, list[int], int, str]])
             def on_done(_gen: Generation, i: int = i) -> None:
                 done[i] = time.perf_counter() - t0
 
-            gens.append(engine.submit(Request(prompt, out, adapter, on_token=on_token, on_done=on_done)))
+            gens.append(engine.submit(Request(prompt, out, ids[adapter], on_token=on_token, on_done=on_done)))
         for g in gens:
             g.done.wait()
     finally:
         engine.stop()
     if any(g.finish_reason != "length" for g in gens):
         raise RuntimeError("an online request did not finish by length")
+    return summarize([w[0] for w in work], first, done, sum(w[2] for w in work))
+
+
+def online_http(stack: Stack, work: list[tuple[float, list[int], int, str]]) -> dict[str, float]:
+    """The same schedule as streaming `/v1/completions` through the real app over `stack`'s engine."""
+    engine = stack.engine
+    engine.decode = decoder(stack.base.tokenizer)  # the API streams text: detokenizing is part of its cost
+    app = stack.app(stop_ids=(), max_pending=len(work) + 1)  # no stop ids: every request runs its length
+    engine.start()
+    try:
+        with serve_app(app) as url:
+            first, done = asyncio.run(stream_schedule(url, work))
+    finally:
+        engine.stop()
+        engine.decode = None
     return summarize([w[0] for w in work], first, done, sum(w[2] for w in work))
 
 
@@ -275,28 +344,34 @@ def run(quick: bool) -> dict[str, Any]:
         base = load_base("smollm2")
         base_dir = base.info.path
         names = [f"a{i}" for i in range(N_ADAPTERS)]
-        dirs = {n: random_adapter(base, Path(tmp) / n, seed=100 + i, rank=RANK) for i, n in enumerate(names)}
+        root = Path(tmp) / "adapters"
+        dirs = {n: random_adapter(base, root / n, seed=100 + i, rank=RANK) for i, n in enumerate(names)}
         prompts = prompts_for(base)
         base.model.eval()
-        slots = inject(base.model, max_slots=N_ADAPTERS + 1, max_rank=RANK)
-        cache = AdapterCache(slots, 1 << 30, base.info)
-        for n, d in dirs.items():
-            cache.register(n, d)
-        engine = Engine(base.model, slots, cache, max_batch=MAX_BATCH)
+        catalog = Catalog.from_directory(served_base(base), root)  # each directory served as NAME@1
+        ids = {a.name: a.adapter_hash for a in catalog.served()}  # the engine's cache knows adapters by hash
+        stack = build_stack(base, catalog, max_batch=MAX_BATCH, max_slots=N_ADAPTERS + 1)
+        engine, cache = stack.engine, stack.cache
+        engine.decode = None  # the engine passes measure the model and the scheduler alone (see online_http)
 
         _err.print(f"[dim]adapter cold loads ({LOAD_REPEATS}, after one warm-up)…[/]")
-        load_ms, size = measure_load(cache, names[0])
-        cache.evict(names[0])
+        load_ms, size = measure_load(cache, ids[names[0]])
+        cache.evict(ids[names[0]])
 
-        figures, ref = closed_batch(engine, lambda: peft_model(base_dir, dirs), prompts, names, new_tokens,
-                                    repeats=2 if quick else 1)
+        figures, ref, fp32_tokens = closed_batch(engine, lambda: peft_model(base_dir, dirs), prompts, names, ids,
+                                                 new_tokens, repeats=2 if quick else 1)
+        figures.update(bf16_closed_batch(catalog, prompts, names, ids, new_tokens, 2 if quick else 1, fp32_tokens))
+        figures["bf16_vs_fp32_base"] = figures["engine_bf16_base_tok_per_s"] / figures["engine_base_tok_per_s"]
+        figures["bf16_vs_fp32_mixed16"] = figures["engine_bf16_mixed16_tok_per_s"] / figures["engine_mixed16_tok_per_s"]
 
         work, rate = online_workload(quick, names)
         _err.print(f"[dim]online: {len(work)} requests at {rate}/s through the engine…[/]")
-        eng_online = online_engine(engine, work)
+        eng_online = online_engine(engine, work, ids)
+        _err.print("[dim]online: the same schedule through the HTTP API (streaming /v1/completions)…[/]")
+        http_online = online_http(stack, work)
         _err.print("[dim]online: the same schedule through PEFT mixed batches of up to 16…[/]")
         peft_online = online_peft(ref, work)
-        cache.close()
+        stack.close()
 
     result: dict[str, Any] = {"name": "serving", "model": "smollm2-135m-instruct fp32", "device": "cpu",
                               "threads": torch.get_num_threads(), "requests": N_REQ, "new_tokens": new_tokens,
@@ -308,6 +383,9 @@ def run(quick: bool) -> dict[str, Any]:
     result["online_rate_per_s"] = rate
     result.update({f"online_engine_{k}": round(v, 4) for k, v in eng_online.items()})
     result.update({f"online_peft_{k}": round(v, 4) for k, v in peft_online.items()})
+    result.update({f"online_http_{k}": round(v, 4) for k, v in http_online.items()})
+    result["http_vs_engine"] = round(http_online["tok_per_s"] / eng_online["tok_per_s"], 4)
+    result["http_p95_latency_vs_engine"] = round(http_online["e2e_p95_s"] / eng_online["e2e_p95_s"], 4)
     result["adapter_load_ms_p50"] = round(load_ms, 3)
     result["bytes_per_adapter"] = size
     result["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
@@ -328,7 +406,8 @@ def print_table(r: dict[str, Any], quick: bool) -> None:
                         f"requests x {r['new_tokens']} tokens, rank-{r['rank']} adapters"
                         + (" (--quick)" if quick else ""),
                   caption="set_adapter: grouped per adapter (16 adapters, so one request per group). "
-                          "Not covered: the HTTP pass of the online run; bf16/int8/compile options.")
+                          "HTTP: streaming /v1/completions over the same engine, client in-process. "
+                          "bf16: opt-in, its own rows. Not covered: int8/compile.")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_column("target / what it covers")
@@ -343,11 +422,21 @@ def print_table(r: dict[str, Any], quick: bool) -> None:
         ("vs_peft_mixed", _target(r, "vs_peft_mixed", f"{r['vs_peft_mixed']:.3f}"), "≥ 1.4"),
         ("vs_peft_set_adapter", f"{r['vs_peft_set_adapter']:.3f}", "engine 16 / PEFT set_adapter"),
         ("tokens_match_peft", _target(r, "tokens_match_peft", f"{r['tokens_match_peft']:.3f}"), "≥ 0.9"),
+        ("engine bf16 base", f"{r['engine_bf16_base_tok_per_s']:.1f} tok/s",
+         f"opt-in; {r['bf16_vs_fp32_base']:.3f}x fp32 base"),
+        ("engine bf16 16 adapters", f"{r['engine_bf16_mixed16_tok_per_s']:.1f} tok/s",
+         f"{r['bf16_vs_fp32_mixed16']:.3f}x fp32 16 adapters"),
+        ("bf16_tokens_match_fp32", f"{r['bf16_tokens_match_fp32']:.3f}",
+         f"whole greedy answers equal; {r['bf16_prefix_agreement']:.3f} of tokens before divergence"),
         ("online engine", f"{r['online_engine_tok_per_s']:.1f} tok/s",
          f"{on}; e2e p95 {r['online_engine_e2e_p95_s']:.2f} s, ttft p95 {r['online_engine_ttft_p95_s']:.2f} s"),
         ("online PEFT", f"{r['online_peft_tok_per_s']:.1f} tok/s",
          f"batches ≤ 16; e2e p95 {r['online_peft_e2e_p95_s']:.2f} s, ttft p95 {r['online_peft_ttft_p95_s']:.2f} s"),
+        ("online HTTP", f"{r['online_http_tok_per_s']:.1f} tok/s",
+         f"SSE; e2e p95 {r['online_http_e2e_p95_s']:.2f} s, ttft p95 {r['online_http_ttft_p95_s']:.2f} s"),
         ("online_vs_peft", _target(r, "online_vs_peft", f"{r['online_vs_peft']:.3f}"), "≥ 2.0"),
+        ("http_vs_engine", f"{r['http_vs_engine']:.3f}",
+         f"HTTP / engine throughput; e2e p95 {r['http_p95_latency_vs_engine']:.3f}x"),
         ("p95_latency_vs_peft", _target(r, "p95_latency_vs_peft", f"{r['p95_latency_vs_peft']:.3f}"),
          "≤ 0.5 (end-to-end)"),
         ("adapter_load_ms_p50", _target(r, "adapter_load_ms_p50", f"{r['adapter_load_ms_p50']:.2f} ms"),

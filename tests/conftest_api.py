@@ -10,15 +10,12 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
-
-from ailedger.api.server import bind, make_server, url_of
+from ailedger.api.server import make_server, run_server_in_thread
 from ailedger.chain.accounts import TRANSFER, TRANSFER_CODEC, Transfer
 from ailedger.chain.genesis import Genesis
 from ailedger.chain.node import Node
@@ -48,27 +45,6 @@ def serve_in_thread(node: Node) -> Iterator[str]:
     """A real uvicorn server for `node` on a free loopback port; yields its base URL, stops on exit."""
     with run_server_in_thread(make_server(node)) as url:
         yield url
-
-
-@contextmanager
-def run_server_in_thread(server: uvicorn.Server) -> Iterator[str]:
-    """Run a (not yet started) uvicorn server on a free loopback port; yields its base URL, stops on exit."""
-    sock = bind("127.0.0.1", 0)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.005)
-    try:
-        yield url_of(sock)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
 
 
 class NodeProcess:

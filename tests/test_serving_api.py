@@ -24,13 +24,14 @@ import openai
 import pytest
 import uvicorn
 
+from ailedger.api.server import run_server_in_thread
 from ailedger.factory.basemodel import load_base
 from ailedger.factory.train import adapter_hash
 from ailedger.serving.catalog import Catalog, ServedAdapter, ServedBase
 from ailedger.serving.engine import Request
 from ailedger.serving.openai_api import default_stop_ids
 from ailedger.serving.stack import Stack, build_stack, served_base
-from tests.conftest_api import REPO, run_server_in_thread
+from tests.conftest_api import REPO
 from tests.test_serving_lora import adapter_dirs, tiny_dir
 
 __all__ = ["adapter_dirs", "tiny_dir"]  # session fixtures shared with the LoRA tests

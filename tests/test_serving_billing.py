@@ -24,6 +24,7 @@ import pytest
 import uvicorn
 
 from ailedger.api.client import HttpClient
+from ailedger.api.server import run_server_in_thread
 from ailedger.billing import payloads as b
 from ailedger.billing.keys import api_key_hash, new_api_key
 from ailedger.chain.genesis import Allocation, Genesis
@@ -42,7 +43,7 @@ from ailedger.serving.billing import LedgerBilling
 from ailedger.serving.catalog import Catalog
 from ailedger.serving.stack import Stack, build_stack, served_base
 from tests.conftest import CHAIN_ID, key
-from tests.conftest_api import NodeProcess, make_chain, run_server_in_thread
+from tests.conftest_api import NodeProcess, make_chain
 from tests.test_cli import fails, home
 from tests.test_datanet_pipeline import C1, OWNER, PARAMS, PROPOSER, UNIT, V1, create, send
 from tests.test_serving_api import serve_command

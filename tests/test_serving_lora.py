@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.tiny import build_tiny
-from ailedger.serving.adapters import AdapterCache, file_bytes
+from ailedger.serving.adapters import AdapterCache, file_bytes, read_adapter
 from ailedger.serving.lora import LoRASlots, inject
 from ailedger.serving.synthetic import random_adapter
 
@@ -76,7 +77,7 @@ def test_mixed_batch_equals_peft_per_row(tiny_dir: Path, adapter_dirs: dict[str,
     with torch.no_grad():
         want = reference(input_ids=ids, adapter_names=names).logits
         want_q = peft_q(x, adapter_names=names)
-        for kernel in ("gather", "segment"):
+        for kernel in ("cached", "gather", "segment"):
             slots.set_kernel(kernel)
             slots.select([slot_of[r] if r else 0 for r in rows])
             # one layer: equal to fp32 rounding; the whole model (logits of magnitude ~5): 1e-5 relative
@@ -88,6 +89,89 @@ def test_mixed_batch_equals_peft_per_row(tiny_dir: Path, adapter_dirs: dict[str,
         with reference.disable_adapter():
             assert (plain - reference(input_ids=ids).logits).abs().max().item() < 1e-5
     assert (want[0] - plain[0]).abs().max().item() > 0.1  # the adapters do change the answer
+
+
+def test_cached_rows_follow_selection_and_slot_changes(tiny_dir: Path, adapter_dirs: dict[str, Path]) -> None:
+    _, slots, cache = served(tiny_dir, adapter_dirs)
+    s0, s1 = load_now(cache, "a0"), load_now(cache, "a1")
+    rows = [s0, 0, s1, s0]
+    x = torch.randn(len(rows), 3, 64, generator=torch.Generator().manual_seed(2))
+    layer = slots.layers["model.layers.1.self_attn.q_proj"]
+    batch = slots.batch
+
+    def reference(inputs: torch.Tensor) -> torch.Tensor:  # `gather` reads the slots on every forward
+        slots.set_kernel("gather")
+        out = layer(inputs)
+        slots.set_kernel("cached")
+        return out
+
+    def same(got: torch.Tensor, want: torch.Tensor) -> bool:
+        return (got - want).abs().max().item() < 2e-6
+
+    with torch.no_grad():
+        slots.select(rows)
+        first = layer(x)
+        assert same(first, reference(x))
+        gathers = batch.rows_gathered
+        layer(x)
+        slots.select(rows)  # a decode step after a decode step: nothing is gathered again
+        layer(x)
+        assert batch.rows_gathered == gathers
+        slots.select([s1])  # a prefill between decode steps: its rows are gathered, the decode's kept
+        assert same(layer(x[:1]), reference(x[:1]))
+        slots.select(rows)
+        assert same(layer(x), first) and batch.rows_gathered == gathers + 1
+        slots.select(rows[:3])  # the last row left: the rows before it stay where they are
+        assert same(layer(x[:3]), first[:3]) and batch.rows_gathered == gathers + 1
+        slots.select(rows)
+        assert same(layer(x), first) and batch.rows_gathered == gathers + 1
+
+        loaded = read_adapter("a2", adapter_dirs["a2"])
+        slots.write(s0, loaded.weights, loaded.scale)  # the slot changes between steps, the rows do not
+        slots.select(rows)
+        rewritten = layer(x)
+        assert not same(rewritten[0], first[0]) and same(rewritten, reference(x))
+        assert same(rewritten[2], first[2])
+        slots.clear(s1)  # after `select`, before the forward: still seen
+        cleared = layer(x)
+        assert same(cleared, reference(x)) and same(cleared[2], layer.base(x[2]))
+        assert same(cleared[0], rewritten[0])
+        slots.select([0] * len(rows))  # no adapter row: the base alone, nothing gathered
+        assert same(layer(x), layer.base(x)) and batch.rows is None
+    with pytest.raises(ValueError):
+        slots.set_kernel("dense")  # type: ignore[arg-type]
+
+
+def test_cached_kernel_through_random_selections(tiny_dir: Path, adapter_dirs: dict[str, Path]) -> None:
+    _, slots, cache = served(tiny_dir, adapter_dirs)
+    slot_of = [0] + [load_now(cache, name) for name in adapter_dirs]
+    layer = slots.layers["model.layers.0.self_attn.v_proj"]
+    rng = random.Random(3)
+    rows: list[int] = []
+    with torch.no_grad():
+        for step in range(60):  # rows join at the end, leave anywhere, prefills come between; slots are rewritten
+            move = rng.random()
+            if move < 0.4 or not rows:
+                rows = rows + [rng.choice(slot_of) for _ in range(rng.randint(1, 3))]
+            elif move < 0.7:
+                rows = [s for s in rows if rng.random() < 0.7] or rows[:1]
+            elif move < 0.8:
+                slots.write(rng.choice(slot_of[1:]), *_weights_and_scale(adapter_dirs, rng.choice(list(adapter_dirs))))
+            chosen = rows if rng.random() < 0.8 else [rng.choice(slot_of) for _ in range(rng.randint(1, 3))]
+            x = torch.randn(len(chosen), 2, 64, generator=torch.Generator().manual_seed(step))
+            slots.select(chosen)
+            got = layer(x)
+            slots.set_kernel("gather")
+            want = layer(x)
+            slots.set_kernel("cached")
+            assert (got - want).abs().max().item() < 2e-6, (step, chosen)
+    cache.close()
+
+
+def _weights_and_scale(adapter_dirs: dict[str, Path], name: str) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]],
+                                                                          float]:
+    loaded = read_adapter(name, adapter_dirs[name])
+    return loaded.weights, loaded.scale
 
 
 def test_inject_replaces_attention_projections_only(tiny_dir: Path) -> None:

@@ -20,6 +20,7 @@ import openai
 import pytest
 import uvicorn
 
+from ailedger.api.server import run_server_in_thread
 from ailedger.chain.genesis import Allocation, Genesis
 from ailedger.cli.backend import Embedded
 from ailedger.core.keys import KeyPair
@@ -34,7 +35,7 @@ from ailedger.serving.grounding import INSTRUCTION, chat_with_sources
 from ailedger.serving.retrieval import Hit, Retriever
 from ailedger.serving.stack import Stack, build_stack, served_base
 from tests.conftest import CHAIN_ID
-from tests.conftest_api import make_chain, run_server_in_thread, serve_in_thread
+from tests.conftest_api import make_chain, serve_in_thread
 from tests.test_datanet_pipeline import C1, C2, OWNER, PARAMS, PROPOSER, UNIT, V1, create, send
 from tests.test_serving_api import client, serve_command
 from tests.test_serving_lora import tiny_dir

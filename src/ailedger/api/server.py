@@ -16,6 +16,9 @@ import signal
 import socket
 import sys
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
 
     from ailedger.chain.node import Node
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StopSignals", "bind", "load_node_key", "make_server", "serve",
-           "write_node_key"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StopSignals", "bind", "load_node_key", "make_server",
+           "run_server_in_thread", "serve", "write_node_key"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8645
@@ -55,6 +58,32 @@ def bind(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> socket.socket:
 def url_of(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+@contextmanager
+def run_server_in_thread(server: uvicorn.Server, start_timeout_s: float = 10.0) -> Iterator[str]:
+    """Run a (not yet started) uvicorn server on a free loopback port in a thread; yields its base URL.
+
+    For tests and benchmarks that need a real server in-process: the server stops (and its thread is
+    joined) when the block ends.
+    """
+    sock = bind("127.0.0.1", 0)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.005)
+    try:
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        if thread.is_alive():
+            raise RuntimeError("uvicorn did not stop")
 
 
 def make_config(node: Node, log_level: str = "warning") -> uvicorn.Config:

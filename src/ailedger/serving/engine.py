@@ -92,7 +92,7 @@ class Engine:
         self.context_length = context_length or int(getattr(config, "max_position_embeddings", 1 << 30))
         self.waiting: list[Generation] = []
         self.running: list[Generation] = []  # row i of `kv` is running[i]
-        self.kv = BatchKV()
+        self.kv = BatchKV(rows_capacity=max_batch)
         self._lock = threading.Lock()
         self._cancelled: set[str] = set()
         self._wake = threading.Event()
@@ -226,8 +226,7 @@ class Engine:
         self.slots.select([g.slot for g in joiners])
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=part.cache,
                          use_cache=True, logits_to_keep=1)
-        part.zero_padding()
-        self.kv.merge(part)
+        self.kv.merge(part)  # zeroes the padded positions as it copies them in
         self.running.extend(joiners)
         self._emit(joiners, out.logits[:, -1, :])
 
@@ -259,9 +258,14 @@ class Engine:
                 gen.finish_reason = "length"
 
     def _drop_finished(self) -> None:
-        keep = [i for i, g in enumerate(self.running) if g.finish_reason is None]
-        if len(keep) == len(self.running):
+        alive = [i for i, g in enumerate(self.running) if g.finish_reason is None]
+        if len(alive) == len(self.running):
             return
+        # rows from the end fill the holes, the others stay where they are: the KV cache moves one row
+        # per hole (not every row after it), and the LoRA room rewrites only the rows that changed slot
+        n = len(alive)
+        tail = iter(i for i in alive if i >= n)
+        keep = [i if self.running[i].finish_reason is None else next(tail) for i in range(n)]
         for gen in self.running:
             if gen.finish_reason is not None:
                 self._finish(gen, gen.finish_reason)

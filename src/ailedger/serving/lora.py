@@ -10,11 +10,16 @@ weights are swapped or merged, so any mix of adapters costs one pass.
 Ranks below `max_rank` are zero-padded: the padded columns of `x @ a` are exact zeros and add
 nothing to `@ b`, so a rank-4 adapter in a rank-8 slot computes exactly what it computes alone.
 
-Two kernels compute the delta. `gather` (the default) indexes a and b by row and calls `torch.bmm`;
-`segment` groups rows by slot and runs one pair of matmuls per distinct slot present. On CPU with
-the tiny model and with SmolLM2-135M, gather was clearly faster once several adapters share a batch
-and even (within noise) with one adapter (docs/serving.md has the figures); segment stays for
-comparison.
+Three kernels compute the delta. `cached` (the default) keeps every layer's per-row matrices (each
+row's (in, r), and its (r, out) times its scale) in reusable buffers and rewrites only the rows whose
+slot changed since (or whose slot was rewritten): a decode step after a decode step writes nothing,
+a join or a leave writes the rows that moved, a prefill between decode steps uses a second buffer.
+A layer's forward is then one `bmm` and one in-place `baddbmm_` into the base output. On CPU,
+gathering the rows' matrices anew in each of the 120 adapted projections of every SmolLM2 step was
+most of what adapters cost. The price is memory: two buffers of the batch's rows, as large as 2 x
+rows / slots of the slot tensors (about 120 MB for SmolLM2's attention at 16 rows, rank 8).
+`gather` gathers on every forward (the plain reference); `segment` groups rows by slot and runs one
+pair of matmuls per distinct slot present. docs/serving.md has the figures.
 
 The door to this room is `LoRASlots`: `write(slot, weights, scale)`, `clear(slot)` and
 `select(rows)`. The adapter cache writes slots, the engine selects them; neither touches a tensor.
@@ -23,7 +28,6 @@ The door to this room is `LoRASlots`: `write(slot, weights, scale)`, `clear(slot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -32,28 +36,115 @@ from torch import nn
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 
-Kernel = Literal["gather", "segment"]
+Kernel = Literal["cached", "gather", "segment"]
+KERNELS: tuple[Kernel, ...] = ("cached", "gather", "segment")
 ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
 MLP = ("gate_proj", "up_proj", "down_proj")
+Gathered = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: a rows (batch, in, r), scaled b rows (batch, r, out)
 
 
-@dataclass
 class BatchSlots:
-    """Which slot each batch row uses in the coming forward pass, shared by every LoRA layer."""
+    """Which slot each batch row uses in the coming forward pass, shared by every LoRA layer.
 
-    rows: torch.Tensor | None = None  # (batch,) int64, or None: no row uses an adapter
-    distinct: list[int] = field(default_factory=list)  # the non-zero slots present, for `segment`
+    For the `cached` kernel it also holds every layer's matrices gathered row by row for the current
+    selection, in `keep` reusable buffers. A new selection takes the buffer it differs least from
+    and rewrites only the positions that differ: a decode step after a decode step writes nothing,
+    rows joining at the end write only theirs, a prefill between decode steps uses the other buffer.
+    Rewriting a slot marks the positions holding it stale.
+    """
+
+    def __init__(self, keep: int = 2) -> None:
+        self.rows: torch.Tensor | None = None  # (batch,) int64, or None: no row uses an adapter
+        self.distinct: list[int] = []  # the non-zero slots present, for `segment`
+        self.layers: list[BatchedLoRALinear] = []  # layer i reads entry i of `gathered()`
+        self.keep = keep
+        self.rows_gathered = 0  # positions written into the buffers so far (for tests and benchmarks)
+        self._key: tuple[int, ...] = ()
+        self._current: Gathered | None = None
+        self._buffers: list[_RowBuffers] = []  # least recently used first
+
+    def select(self, rows: Sequence[int], device: torch.device | None) -> None:
+        key = tuple(rows)
+        if key == self._key:
+            return  # the same rows as the last forward (a decode step after a decode step): all still holds
+        self._key = key
+        self.distinct = sorted({s for s in key if s})
+        self.rows = torch.tensor(key, dtype=torch.long, device=device) if self.distinct else None
+        self._current = None
+
+    def changed(self, slot: int) -> None:
+        """`slot` was rewritten: whatever the buffers hold of it is stale."""
+        for buf in self._buffers:
+            buf.held = [-1 if s == slot else s for s in buf.held]
+        self._current = None
+
+    def gathered(self) -> Gathered:
+        """Every layer's per-row matrices for the current selection (written only where they changed)."""
+        if self._current is None:
+            key, rows = self._key, self.rows
+            assert rows is not None
+            best = min(self._buffers, key=lambda b: b.cost(key), default=None)  # ties: least recently used
+            capacity = len(key)
+            if best is not None and best.capacity < len(key):
+                self._buffers.remove(best)  # too small for these rows: one twice its size replaces it
+                capacity, best = max(capacity, 2 * best.capacity), None
+            if best is None or (best.cost(key) and len(self._buffers) < self.keep):
+                best = _RowBuffers(self.layers, capacity, rows.device)
+            else:
+                self._buffers.remove(best)
+            self._buffers.append(best)
+            self.rows_gathered += best.fill(self.layers, key, rows)
+            self._current = best.views(len(key))
+        return self._current
+
+
+class _RowBuffers:
+    """Per-row LoRA matrices of every layer for up to `capacity` rows, and which slot each row holds."""
+
+    def __init__(self, layers: Sequence[BatchedLoRALinear], capacity: int, device: torch.device) -> None:
+        self.capacity = capacity
+        self.held: list[int] = []  # the slot whose matrices sit at each position; -1: stale
+        with torch.inference_mode(False):  # plain tensors: written in place both in and out of inference mode
+            self.bufs = [(torch.empty(capacity, layer.in_features, layer.a.shape[2], dtype=layer.a.dtype,
+                                      device=device),
+                          torch.empty(capacity, layer.b.shape[1], layer.out_features, dtype=layer.b.dtype,
+                                      device=device))
+                         for layer in layers]
+
+    def _differ(self, key: tuple[int, ...]) -> tuple[int, int]:
+        """The range of positions [lo, hi) that must be rewritten to hold `key`."""
+        held = self.held
+        diff = [i for i, s in enumerate(key) if i >= len(held) or held[i] != s]
+        return (diff[0], diff[-1] + 1) if diff else (0, 0)
+
+    def cost(self, key: tuple[int, ...]) -> int:
+        lo, hi = self._differ(key)
+        return hi - lo
+
+    def fill(self, layers: Sequence[BatchedLoRALinear], key: tuple[int, ...], rows: torch.Tensor) -> int:
+        lo, hi = self._differ(key)
+        if hi > lo:
+            part = rows[lo:hi]
+            for layer, (a_buf, b_buf) in zip(layers, self.bufs, strict=True):
+                layer.gather_into(part, a_buf[lo:hi], b_buf[lo:hi])
+        self.held = list(key) + self.held[len(key):]  # positions past the key keep what they hold
+        return hi - lo
+
+    def views(self, n: int) -> Gathered:
+        return [(a[:n], b[:n]) for a, b in self.bufs]
 
 
 class BatchedLoRALinear(nn.Module):
     """A base `nn.Linear` plus `max_slots` LoRA adapters, each batch row using its own slot."""
 
     def __init__(self, base: nn.Linear, batch: BatchSlots, max_slots: int, max_rank: int,
-                 kernel: Kernel = "gather") -> None:
+                 kernel: Kernel = "cached") -> None:
         super().__init__()
         self.base = base
         self.batch = batch
         self.kernel: Kernel = kernel
+        self.index = len(batch.layers)
+        batch.layers.append(self)
         self.in_features, self.out_features = base.in_features, base.out_features
         w = base.weight
         self.register_buffer("a", torch.zeros(max_slots, base.in_features, max_rank, dtype=w.dtype, device=w.device))
@@ -72,9 +163,21 @@ class BatchedLoRALinear(nn.Module):
         rows = self.batch.rows
         if rows is None:
             return out
+        if self.kernel == "cached":
+            a_rows, b_rows = self.batch.gathered()[self.index]
+            batch = x.shape[0]
+            xa = torch.bmm(x.reshape(batch, -1, self.in_features), a_rows)
+            out.view(batch, -1, self.out_features).baddbmm_(xa, b_rows)  # out += xa @ (b * scale), in place
+            return out
         if self.kernel == "segment":
             return out + segment_delta(x, self.a, self.b, self.scale, rows, self.batch.distinct)
         return out + gather_delta(x, self.a, self.b, self.scale, rows)
+
+    def gather_into(self, rows: torch.Tensor, a_out: torch.Tensor, b_out: torch.Tensor) -> None:
+        """Write the rows' (in, r) matrices into `a_out` and their (r, out) matrices times their scale into `b_out`."""
+        torch.index_select(self.a, 0, rows, out=a_out)
+        torch.index_select(self.b, 0, rows, out=b_out)
+        b_out.mul_(self.scale.index_select(0, rows)[:, None, None])
 
     def write(self, slot: int, a: torch.Tensor, b: torch.Tensor, scale: float) -> None:
         """Copy one adapter's PEFT-layout matrices (a: (r, in), b: (out, r)) into `slot`, zero-padding r."""
@@ -84,6 +187,7 @@ class BatchedLoRALinear(nn.Module):
             raise LedgerError(errors.ADAPTER_SHAPE_MISMATCH,
                               f"lora_A {list(a.shape)} / lora_B {list(b.shape)} do not fit "
                               f"({self.in_features} -> {self.out_features}, rank <= {max_rank})")
+        self.batch.changed(slot)
         with torch.no_grad():
             self.a[slot].zero_()
             self.b[slot].zero_()
@@ -92,6 +196,7 @@ class BatchedLoRALinear(nn.Module):
             self.scale[slot] = scale
 
     def clear(self, slot: int) -> None:
+        self.batch.changed(slot)
         with torch.no_grad():
             self.a[slot].zero_()
             self.b[slot].zero_()
@@ -126,6 +231,7 @@ class LoRASlots:
         self.batch = batch
         self.max_slots = max_slots
         self.max_rank = max_rank
+        self.device = next(iter(self.layers.values())).a.device if self.layers else None
 
     def write(self, slot: int, weights: Mapping[str, tuple[torch.Tensor, torch.Tensor]], scale: float) -> None:
         """Put an adapter in `slot`: `weights` maps module names to PEFT-layout (lora_A, lora_B)."""
@@ -146,12 +252,11 @@ class LoRASlots:
 
     def select(self, rows: Sequence[int]) -> None:
         """Say which slot each batch row of the next forward pass uses (0: the base alone)."""
-        distinct = sorted({s for s in rows if s})
-        self.batch.distinct = distinct
-        device = next(iter(self.layers.values())).a.device if self.layers else None
-        self.batch.rows = torch.tensor(list(rows), dtype=torch.long, device=device) if distinct else None
+        self.batch.select(rows, self.device)
 
     def set_kernel(self, kernel: Kernel) -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown LoRA kernel {kernel!r}; one of {KERNELS}")
         for layer in self.layers.values():
             layer.kernel = kernel
 
@@ -161,7 +266,7 @@ class LoRASlots:
 
 
 def inject(model: nn.Module, target_modules: Sequence[str] = ATTENTION, max_slots: int = 17, max_rank: int = 8,
-           kernel: Kernel = "gather") -> LoRASlots:
+           kernel: Kernel = "cached") -> LoRASlots:
     """Replace, in place, every `nn.Linear` whose name ends with a target by a batched LoRA layer.
 
     Module names are PEFT's (`model.layers.0.self_attn.q_proj`), so an adapter's tensor names map
