@@ -66,7 +66,7 @@ from ailedger.serving.engine import Engine, Generation, Request
 from ailedger.serving.openai_api import decoder
 from ailedger.serving.stack import Stack, build_stack, served_base
 from ailedger.serving.synthetic import random_adapter
-from bench.serving_http import serve_app, stream_schedule
+from bench._serving_http import serve_app, stream_schedule
 
 N_REQ, N_ADAPTERS, RANK, MAX_BATCH = 16, 16, 8, 16
 FULL_TOKENS, QUICK_TOKENS = 64, 16
