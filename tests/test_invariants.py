@@ -32,8 +32,8 @@ LAYER = {
 
 # Modules whose code runs inside `apply` or computes what a block commits to.
 DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/amounts.py", "core/address.py",
-                 "chain/runtime.py", "chain/accounts.py", "chain/state.py", "chain/params.py", "chain/module.py",
-                 "chain/tx.py", "chain/block.py", "chain/receipt.py",
+                 "chain/runtime.py", "chain/accounts.py", "chain/state.py", "chain/queue.py", "chain/params.py",
+                 "chain/module.py", "chain/tx.py", "chain/block.py", "chain/receipt.py",
                  "reputation/beta.py", "reputation/module.py",
                  "datanet/state.py", "datanet/frontier.py", "datanet/rules.py", "datanet/payloads.py", "datanet/txs.py",
                  "datanet/module.py", "datanet/views.py",

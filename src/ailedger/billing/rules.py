@@ -38,12 +38,12 @@ from ailedger.billing.state import (
     put_receipt,
     put_u64,
     release_key,
-    split,
     unsettled_key,
 )
 from ailedger.chain import accounts, params
 from ailedger.chain.module import BlockContext
 from ailedger.chain.params import Reader
+from ailedger.chain.queue import items
 from ailedger.chain.state import Journal
 from ailedger.chain.tx import Tx
 from ailedger.core.encoding import MAX_AMOUNT
@@ -128,7 +128,7 @@ def store_receipt(state: Journal, ctx: BlockContext, tx: Tx, r: Receipt) -> Stor
 def release_withdrawals(state: Journal, height: int) -> None:
     """Return each withdrawing bucket due at `height` to its account's balance."""
     key = release_key(height)
-    due = split(state.get(key), 20)
+    due = items(state, key, 20)
     if not due:
         return
     for address in due:
@@ -145,7 +145,7 @@ def release_withdrawals(state: Journal, height: int) -> None:
 def expire_keys(state: Journal, height: int) -> None:
     """Keys whose last height is `height` stop counting as live (unless revoked already)."""
     key = expiry_key(height)
-    due = split(state.get(key), 32)
+    due = items(state, key, 32)
     if not due:
         return
     for key_hash in due:

@@ -226,13 +226,3 @@ def get_receipt(state: Reader, receipt_id: bytes) -> StoredReceipt | None:
 
 def put_receipt(state: Journal, r: StoredReceipt) -> None:
     state.set(receipt_key(r.id), RECEIPT.encode(r))
-
-
-def append_to(state: Journal, key: bytes, item: bytes) -> None:
-    """Append fixed-size `item` to the list stored under `key` (a release or expiry queue)."""
-    state.set(key, (state.get(key) or b"") + item)
-
-
-def split(raw: bytes | None, size: int) -> list[bytes]:
-    data = raw or b""
-    return [data[i:i + size] for i in range(0, len(data), size)]

@@ -14,7 +14,6 @@ from ailedger.billing.state import (
     ZERO_HASH,
     ApiKey,
     account_key_index_key,
-    append_to,
     expiry_key,
     get_account,
     get_key,
@@ -25,6 +24,7 @@ from ailedger.billing.state import (
 )
 from ailedger.chain import accounts, params
 from ailedger.chain.module import BlockContext
+from ailedger.chain.queue import append_item
 from ailedger.chain.state import Journal
 from ailedger.chain.tx import Tx
 from ailedger.core import errors
@@ -53,7 +53,7 @@ def apply_withdraw(state: Journal, ctx: BlockContext, tx: Tx, p: Amount) -> None
         raise LedgerError(errors.INSUFFICIENT_PREPAID, f"prepaid {acct.prepaid} < {p.amount}")
     release = ctx.height + params.get(state, "billing_withdraw_delay_blocks")
     if acct.release_height != release:
-        append_to(state, release_key(release), sender)
+        append_item(state, release_key(release), sender)
     acct.prepaid -= p.amount
     acct.withdrawing += p.amount
     acct.release_height = release
@@ -79,7 +79,7 @@ def apply_authorize_key(state: Journal, ctx: BlockContext, tx: Tx, p: AuthorizeK
     put_key(state, ApiKey(p.key_hash, owner, p.provider, p.allowance, 0, p.expires, ctx.height))
     state.set(account_key_index_key(owner, acct.keys), p.key_hash)
     if p.expires:
-        append_to(state, expiry_key(p.expires), p.key_hash)
+        append_item(state, expiry_key(p.expires), p.key_hash)
     acct.keys += 1
     acct.live_keys += 1
     put_account(state, owner, acct)

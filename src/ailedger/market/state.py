@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ailedger.chain.params import Reader
+from ailedger.chain.queue import append_item, items
 from ailedger.chain.state import Journal
 from ailedger.core.address import encode_address
 from ailedger.core.encoding import AMOUNT, B20, B32, U8, U64, Record
@@ -114,10 +115,8 @@ def add_job(state: Journal, job: Job) -> None:
 
 
 def append_due(state: Journal, height: int, jid: bytes) -> None:
-    key = due_key(height)
-    state.set(key, (state.get(key) or b"") + jid)
+    append_item(state, due_key(height), jid)
 
 
 def due_ids(state: Reader, height: int) -> list[bytes]:
-    raw = state.get(due_key(height)) or b""
-    return [raw[i:i + 32] for i in range(0, len(raw), 32)]
+    return items(state, due_key(height), 32)
