@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ailedger.billing.keys import api_key_hash, parse_api_key
@@ -73,7 +73,6 @@ class Hold:
 class _View:
     """The ledger's answer for one key, as of one fetch."""
 
-    account: str
     provider: str
     remaining: int  # allowance - spent
     available: int  # the account's prepaid + withdrawing
@@ -97,11 +96,6 @@ class BillingStats:
     included: int = 0  # in a block
     failed: int = 0  # in a refused or failed transaction (logged)
     txs: int = 0
-    tx_ids: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"receipts": self.receipts, "included": self.included, "failed": self.failed, "txs": self.txs,
-                "pending": self.receipts - self.included - self.failed}
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -240,7 +234,7 @@ class LedgerBilling:
             raise ApiError(503, f"the ledger cannot be reached to check the API key ({exc.code.name}); "
                                 f"{errors.BILLING_UNAVAILABLE.message}", code=errors.BILLING_UNAVAILABLE.name,
                            headers={"Retry-After": "1"}) from None
-        view = _View(str(doc["account"]), str(doc["provider"]), int(doc["remaining"]),
+        view = _View(str(doc["provider"]), int(doc["remaining"]),
                      int(doc["account_prepaid"]) + int(doc["account_withdrawing"]), int(doc["expires"]),
                      bool(doc["revoked"]), int(doc["height"]), seq, now)
         with self._lock:
@@ -366,10 +360,6 @@ class LedgerBilling:
                 self.stats.included += len(batch)
                 if tx_id != EARLIER:
                     self.stats.txs += 1
-                    self.stats.tx_ids.append(tx_id)
             for p in batch:  # the next admission of these keys fetches a view that shows this block
                 self._views.pop(p.receipt.key_hash, None)
             self._lock.notify_all()
-
-    def describe(self) -> dict[str, Any]:
-        return {"provider": self.provider.address_text, **self.stats.to_json()}
