@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ailedger.chain.files import atomic_write
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
@@ -83,27 +83,18 @@ def write(path: Path, header: dict[str, Any], arrays: Iterable[npt.NDArray[Any]]
     """Write the file atomically (a temporary renamed into place, after fsync); returns its root."""
     head = header_bytes(header)
     h = hashlib.sha256(bytes((len(TAG),)) + TAG)
-    tmp = path.with_name(path.name + ".partial")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + bytes(32))
-            for part in (_LEN.pack(len(head)), head, _padding(len(head))):
-                h.update(part)
-                f.write(part)
-            for array in arrays:
-                data = np.ascontiguousarray(array).tobytes()
-                h.update(data)
-                f.write(data)
-            root = h.digest()
-            f.seek(len(MAGIC))
-            f.write(root)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        raise LedgerError(errors.FILE_UNREADABLE, f"{path}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        f.write(MAGIC + bytes(32))
+        for part in (_LEN.pack(len(head)), head, _padding(len(head))):
+            h.update(part)
+            f.write(part)
+        for array in arrays:
+            data = np.ascontiguousarray(array).tobytes()
+            h.update(data)
+            f.write(data)
+        root = h.digest()
+        f.seek(len(MAGIC))
+        f.write(root)
     return root
 
 

@@ -11,11 +11,11 @@ is written and checked (a temporary file renamed into place).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ailedger.chain.files import atomic_write
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
@@ -47,24 +47,15 @@ def export_version(datanet_name: str, version: int, backend: DatanetBackend, out
         raise LedgerError(errors.EXPORT_MISMATCH, f"{len(hashes)} hashes for a count of {doc['count']}, or their "
                                                   f"root differs from {doc['root']}")
     tick = progress or (lambda stage, done, total: None)
-    tmp = out.with_name(out.name + ".partial")
     size = 0
-    try:
-        with open(tmp, "wb") as f:
-            for i, h in enumerate(hashes):
-                blob = backend.get_blob(h.hex())
-                if hashlib.sha256(blob).digest() != h or b"\n" in blob:
-                    raise LedgerError(errors.EXPORT_MISMATCH, f"record {i} ({h.hex()}) has other bytes than its hash")
-                f.write(blob + b"\n")
-                size += len(blob) + 1
-                tick("export", i + 1, len(hashes))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(out)
-    except OSError as exc:
-        raise LedgerError(errors.FILE_UNREADABLE, f"{out}: {exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(out) as f:
+        for i, h in enumerate(hashes):
+            blob = backend.get_blob(h.hex())
+            if hashlib.sha256(blob).digest() != h or b"\n" in blob:
+                raise LedgerError(errors.EXPORT_MISMATCH, f"record {i} ({h.hex()}) has other bytes than its hash")
+            f.write(blob + b"\n")
+            size += len(blob) + 1
+            tick("export", i + 1, len(hashes))
     return {"datanet": doc["datanet"], "version": doc["version"], "root": doc["root"], "count": doc["count"],
             "height": doc["height"], "out": str(out), "bytes": size, "verified": True}
 
