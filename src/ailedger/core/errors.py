@@ -434,3 +434,19 @@ CHECKPOINT_MISSING = register(1705, "checkpoint_missing",
                               "A training checkpoint that the adapter's card lists is missing or incomplete in its "
                               "`checkpoints/` directory; restore that directory as training wrote it (or train the "
                               "adapter again), then build the attribution index again.")
+ATTRIBUTION_MISSING = register(1706, "attribution_missing",
+                               "This adapter has no attribution bundle (ADAPTER/attribution/manifest.json); build it "
+                               "with `ailedger attribution index ADAPTER`.", 404)
+ATTRIBUTION_NOT_FOUND = register(1707, "attribution_not_found",
+                                 "No attribution record is stored for that receipt (it may be a base-model answer, "
+                                 "or one served before attribution was on); check the receipt id.", 404)
+ATTRIBUTION_VERIFY_FAILED = register(1708, "attribution_verify_failed",
+                                     "Recomputing the attribution from public inputs did not match the stored record "
+                                     "within the stated tolerance; see the detail for what differed.", 409)
+BAD_FACTS_FILE = register(1709, "bad_facts_file",
+                          "The facts file must hold one JSON object a line with id, owner, paraphrases (a non-empty "
+                          "list), question and answer (extra records: owner and text); fix the named line.")
+ATTRIBUTION_ROOT_MISMATCH = register(1710, "attribution_root_mismatch",
+                                     "The attribution bundle's root is not the one published on the ledger for this "
+                                     "adapter; rebuild it with `ailedger attribution index ADAPTER` or publish its "
+                                     "root.", 409)
