@@ -30,3 +30,10 @@ def leaf_hash(data: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return _sha256(NODE + left + right).digest()
+
+
+def canonical_json(doc: object) -> bytes:
+    """The one canonical JSON form that hashes are taken over: sorted keys, no spaces, UTF-8 as is."""
+    import json
+
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
