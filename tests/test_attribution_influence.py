@@ -290,3 +290,18 @@ def test_empty_answer_and_bad_ids_refused(scorer: InfluenceScorer, base: BaseMod
     with pytest.raises(LedgerError) as exc:
         scorer.scores(prompt, [-1, 4])
     assert exc.value.code == errors.BAD_TOKEN_IDS
+
+
+def test_top_layers_only_differentiates_the_last_blocks(base: BaseModel, trained: TrainResult, tmp_path: Path) -> None:
+    index = build_index(trained.out_dir, base, RECORDS, HASHES, tmp_path / "top.bin",
+                        dataclasses.replace(CFG, top_layers=1))
+    every = build_index(trained.out_dir, base, RECORDS, HASHES, tmp_path / "all.bin", CFG)
+
+    def blocks(ix: InfluenceIndex) -> set[int]:
+        return {int(name.split(".layers.")[1].split(".")[0]) for name, _ in ix.header["projection"]["params"]}
+
+    assert index.header["top_layers"] == 1 and blocks(index) == {max(blocks(every))} and len(blocks(every)) > 1
+    scorer = InfluenceScorer(index, base, trained.out_dir)
+    firsts = sum(top(index, scorer.scores(*query(base, question(n), answer(n, c))), 1)[0][0] == HASHES[i]
+                 for i, (n, c) in enumerate(zip(NAMES, CODES, strict=True)))
+    assert firsts >= 0.8 * len(NAMES), firsts

@@ -169,7 +169,8 @@ def _reuse_influence(path: Path, info: AdapterInfo, base: BaseModel, record_hash
     h = index.header
     same = (h["projection"]["k"] == cfg.k and h["projection"]["seed"] == cfg.seed
             and h["projection"]["nnz"] == cfg.nnz and h["damping_ratio"] == cfg.damping
-            and h["optimizer_correction"] == cfg.optimizer_correction and h["dtype"] == cfg.dtype)
+            and h["optimizer_correction"] == cfg.optimizer_correction and h["dtype"] == cfg.dtype
+            and h.get("top_layers", 0) == cfg.top_layers)
     return index if same else None
 
 

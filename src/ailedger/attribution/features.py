@@ -46,6 +46,7 @@ from ailedger.factory.tensors import read_header, tensors_hash
 OPTIMIZER_FILE = "optimizer.pt"
 NEEDED = (checkpoints.ADAPTER_FILE, checkpoints.ADAPTER_CONFIG, "state.json", OPTIMIZER_FILE)
 _ADAPTER_NAME = re.compile(r"\.default(?=\.weight$)")
+_LAYER = re.compile(r"\.layers\.(\d+)\.")
 
 
 @dataclass(frozen=True)
@@ -89,10 +90,29 @@ def training_examples(records: Sequence[dict[str, Any]], base: BaseModel, card: 
     return out
 
 
-class LoraGradients:
-    """A copy of the base carrying the adapter's LoRA layers, set to one checkpoint at a time."""
+def _layer_count(model: torch.nn.Module) -> int:
+    found = [int(m.group(1)) for n, _ in model.named_parameters() if (m := _LAYER.search(n))]
+    return max(found) + 1 if found else 0
 
-    def __init__(self, base: BaseModel, adapter: AdapterInfo, optimizer_correction: bool = True) -> None:
+
+def _kept(name: str, top_layers: int, layers: int) -> bool:
+    """Whether a LoRA tensor is in the top `top_layers` transformer blocks (0: every block)."""
+    if top_layers <= 0:
+        return True
+    m = _LAYER.search(name)
+    return m is None or int(m.group(1)) >= layers - top_layers
+
+
+class LoraGradients:
+    """A copy of the base carrying the adapter's LoRA layers, set to one checkpoint at a time.
+
+    With `top_layers` > 0 only the LoRA tensors of the last `top_layers` transformer blocks are
+    differentiated: the backward pass then stops at the lowest of them, which cuts the cost of a
+    gradient to about one forward pass plus that fraction of a backward pass (docs/attribution.md).
+    """
+
+    def __init__(self, base: BaseModel, adapter: AdapterInfo, optimizer_correction: bool = True,
+                 top_layers: int = 0) -> None:
         fp32 = copy.deepcopy(base.model)  # the base is left as it is; gradients are taken in fp32
         for tensor in (*fp32.parameters(), *fp32.buffers()):
             if tensor.is_floating_point():
@@ -102,11 +122,15 @@ class LoraGradients:
         self.model = model
         trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         self._training_order = [_ADAPTER_NAME.sub("", n) for n, _ in trainable]  # AdamW's parameter order
-        self.params = dict(sorted((_ADAPTER_NAME.sub("", n), p) for n, p in trainable))
+        everything = dict(sorted((_ADAPTER_NAME.sub("", n), p) for n, p in trainable))
         saved = {e.name for e in adapter.tensors}
-        if set(self.params) != saved:
-            odd = sorted(saved ^ set(self.params))
+        if set(everything) != saved:
+            odd = sorted(saved ^ set(everything))
             raise LedgerError(errors.ADAPTER_INVALID, f"{adapter.path}: LoRA tensors {odd} do not match the model's")
+        self.params = {n: p for n, p in everything.items() if _kept(n, top_layers, _layer_count(model))}
+        for n, p in everything.items():  # autograd then stops below the lowest kept layer
+            p.requires_grad_(n in self.params)
+        self.all_shapes = {n: tuple(p.shape) for n, p in everything.items()}
         self.shapes = [ParamShape(n, tuple(p.shape)) for n, p in self.params.items()]
         self.optimizer_correction = optimizer_correction
         pad = base.tokenizer.pad_token_id
@@ -119,7 +143,7 @@ class LoraGradients:
         try:
             tensors = state if state is not None else load_file(str(ckpt.path / checkpoints.ADAPTER_FILE))
             shapes = {name: tuple(t.shape) for name, t in tensors.items()}
-            if shapes != {p.name: p.shape for p in self.shapes}:  # PEFT would skip what does not match, silently
+            if shapes != self.all_shapes:  # PEFT would skip what does not match, silently
                 raise ValueError("its LoRA tensors are not the adapter's")
             set_peft_model_state_dict(self.model, tensors)
         except (OSError, RuntimeError, ValueError) as exc:
@@ -136,6 +160,8 @@ class LoraGradients:
             beta2, eps = float(group["betas"][1]), float(group["eps"])
             by_name = {}
             for i, name in enumerate(self._training_order):
+                if name not in self.params:
+                    continue
                 st = saved["state"][i]
                 v, t = st["exp_avg_sq"], float(st["step"])
                 if tuple(v.shape) != tuple(self.params[name].shape):
@@ -147,6 +173,7 @@ class LoraGradients:
         return torch.cat([by_name[n].reshape(-1) for n in self.params])
 
     def gradient(self, ids: Sequence[int], labels: Sequence[int]) -> torch.Tensor | None:
+        # (only the kept layers' LoRA tensors require grad, so the backward pass stops below them)
         """The (corrected) gradient of one sequence's mean loss, flat in name order; None if no token is supervised."""
         if not any(label != IGNORE for label in labels[1:]):
             return None

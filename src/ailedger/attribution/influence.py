@@ -68,11 +68,13 @@ class InfluenceConfig:
     optimizer_correction: bool = True  # divide gradients by AdamW's sqrt(v_hat) + eps (TrackStar)
     dtype: str = "<f2"  # stored features: "<f2" or "<f4"
     chunk: int = 256  # records per part file while building
+    top_layers: int = 0  # differentiate only the LoRA tensors of the last N transformer blocks (0: all)
 
     def validate(self) -> None:
         ok = {"k": 1 <= self.k <= 1 << 16 and self.k % self.nnz == 0, "nnz": 1 <= self.nnz <= 64,
               "seed": 0 <= self.seed < 1 << 63, "damping": 0 < self.damping < 1e6,
-              "dtype": self.dtype in ("<f2", "<f4"), "chunk": self.chunk >= 1}
+              "dtype": self.dtype in ("<f2", "<f4"), "chunk": self.chunk >= 1,
+              "top_layers": 0 <= self.top_layers <= 1 << 10}
         bad = [name for name, good in ok.items() if not good]
         if bad:
             raise ValueError(f"bad influence settings: {', '.join(bad)}")
@@ -99,7 +101,7 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
     if root != trained_on:
         raise LedgerError(errors.ATTRIBUTION_INDEX_MISMATCH, f"these records make snapshot root {root}, the adapter "
                                                              f"was trained on {trained_on}")
-    grads = LoraGradients(base, info, cfg.optimizer_correction)
+    grads = LoraGradients(base, info, cfg.optimizer_correction, cfg.top_layers)
     projection = SparseProjection(grads.shapes, cfg.k, cfg.seed, cfg.nnz)
     examples = training_examples(records, base, info.card)
     plan = _plan(info, base, root, record_hashes, ckpts, projection, cfg)
@@ -179,7 +181,7 @@ class InfluenceScorer:
                                                                      f"the index has {entry['adapter_hash']}")
             self.ckpts.append(ckpt)
         self.index = index
-        self.grads = LoraGradients(base, info, bool(header["optimizer_correction"]))
+        self.grads = LoraGradients(base, info, bool(header["optimizer_correction"]), int(header.get("top_layers", 0)))
         spec = header["projection"]
         self.projection = SparseProjection(self.grads.shapes, int(spec["k"]), int(spec["seed"]), int(spec["nnz"]))
         if self.projection.spec() != spec:
@@ -230,6 +232,7 @@ def _plan(info: AdapterInfo, base: BaseModel, root: str, record_hashes: Sequence
             "base_weights_hash": base.info.weights_hash, "snapshot_root": root,
             "records": [h.hex() for h in record_hashes], "projection": projection.spec(),
             "damping_ratio": cfg.damping, "optimizer_correction": cfg.optimizer_correction, "dtype": cfg.dtype,
+            "top_layers": cfg.top_layers,
             "loss": {"max_len": hp.get("max_len"), "loss_on": hp.get("loss_on", "all")},
             "checkpoints": [{"step": c.step, "adapter_hash": c.adapter_hash} for c in ckpts]}
 

@@ -24,7 +24,8 @@ from transformers import PreTrainedTokenizerBase
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
-from ailedger.datanet.export import verify_export
+from ailedger.datanet.export import Progress, export_version, verify_export
+from ailedger.datanet.remote import DatanetBackend
 from ailedger.factory.chat import assistant_spans, pieces, render, turns_of
 
 IGNORE = -100  # label value the loss skips (padding, and the turns a chat record is told rather than taught)
@@ -65,6 +66,24 @@ def read_snapshot(path: Path | str, root_hex: str) -> list[dict[str, Any]]:
     if not all(isinstance(r, dict) for r in records):
         raise LedgerError(errors.NO_TRAINING_RECORDS, f"{path}: a line is not a JSON object")
     return records
+
+
+def exported_snapshot(backend: DatanetBackend, datanet: str, version: int, data_dir: Path,
+                      on_stage: Progress | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """A Datanet version's records, from `data_dir/NAME-vN.jsonl` when it still hashes to the ledger's root,
+    else exported there from the node first; returns (root, records).
+
+    Training writes the snapshot into the adapter directory this way, and the attribution index reads
+    the same file, so both see exactly the records the ledger froze.
+    """
+    doc = backend.datanet_version(datanet, version, 0, 1)  # version_not_found before anything else
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{datanet}-v{version}.jsonl"
+    try:
+        return str(doc["root"]), read_snapshot(path, doc["root"])
+    except LedgerError:  # absent, unreadable or stale: export it again
+        export_version(datanet, version, backend, path, on_stage)
+    return str(doc["root"]), read_snapshot(path, doc["root"])
 
 
 def record_text(record: dict[str, Any], tokenizer: PreTrainedTokenizerBase | None = None) -> str:

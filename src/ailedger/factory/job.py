@@ -39,10 +39,9 @@ from ailedger.core import errors
 from ailedger.core.address import decode_address
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
-from ailedger.datanet.export import export_version
 from ailedger.datanet.remote import DatanetBackend, TxSender, param
 from ailedger.factory.basemodel import BaseModel, load_base
-from ailedger.factory.data import read_snapshot
+from ailedger.factory.data import exported_snapshot
 from ailedger.factory.train import CARD_FILE, StepCallback, TrainSpec, adapter_hash, train
 from ailedger.market import payloads as mp
 from ailedger.market.state import Kind, job_id
@@ -149,26 +148,6 @@ def _check_post(backend: JobBackend, poster: KeyPair, budget: int, deadline_bloc
         raise LedgerError(errors.INSUFFICIENT_BALANCE, f"balance {balance} < budget {budget} + fees {2 * fee}")
 
 
-def _export(backend: JobBackend, spec: TrainSpec, out: Path,
-            on_stage: Callable[[str, int, int | None], None] | None) -> tuple[str, list[dict[str, Any]]]:
-    """The version's records, exported and verified; returns (root, records)."""
-    doc = backend.datanet_version(spec.datanet, spec.version, 0, 1)  # version_not_found before anything else
-    data = out / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    path = data / f"{spec.datanet}-v{spec.version}.jsonl"
-    if not (path.is_file() and _verified(path, doc["root"])):
-        export_version(spec.datanet, spec.version, backend, path, on_stage)
-    return str(doc["root"]), read_snapshot(path, doc["root"])
-
-
-def _verified(path: Path, root: str) -> bool:
-    try:
-        read_snapshot(path, root)
-    except LedgerError:
-        return False
-    return True
-
-
 def run_training_job(backend: JobBackend, poster: KeyPair, worker: KeyPair, spec: TrainSpec, out_dir: Path | str,
                      budget: int, deadline_blocks: int, on_step: StepCallback | None = None,
                      on_event: Event | None = None, on_stage: Callable[[str, int, int | None], None] | None = None,
@@ -184,7 +163,7 @@ def run_training_job(backend: JobBackend, poster: KeyPair, worker: KeyPair, spec
     out.mkdir(parents=True, exist_ok=True)
     spec.validate()
     state = _read_state(out)
-    root, records = _export(backend, spec, out, on_stage)
+    root, records = exported_snapshot(backend, spec.datanet, spec.version, out / "data", on_stage)
     spec = replace(spec, snapshot_root=root)
     say(f"exported {len(records)} records of {spec.datanet} v{spec.version}, root {root} verified")
     loaded = base if base is not None else load_base(spec.base, progress=on_stage)
