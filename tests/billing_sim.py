@@ -56,7 +56,8 @@ def receipt(i: int, key_hash: bytes, tokens: tuple[int, int] = (600, 400), model
     """Receipt rid(i) for a call of `model@version` (version 0: the base) with the registry's own hashes."""
     adapter_hash = {("legal", 1): LEGAL1, ("legal", 2): LEGAL2, ("old", 1): OLD1}.get((model, version), bytes(32))
     return b.Receipt(kw.pop("id", rid(i)), key_hash, model, version, kw.pop("base_hash", BASE_HASH),
-                     kw.pop("adapter_hash", adapter_hash), tokens[0], tokens[1], kw.pop("citations", []))
+                     kw.pop("adapter_hash", adapter_hash), tokens[0], tokens[1], kw.pop("citations", []),
+                     kw.pop("attribution", bytes(32)), kw.pop("shares", []))
 
 
 def submit(*receipts: b.Receipt) -> b.SubmitReceipts:

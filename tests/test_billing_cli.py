@@ -89,6 +89,13 @@ def test_billing_embedded(home: Path, tmp_path: Path) -> None:
     assert as_json("billing", "receipts")["total"] == 3 and "short" in run("billing", "receipts").stdout
     assert as_json("billing", "escrow")["escrowed"] == 10_000 == as_json("billing", "key", "show", key)["spent"]
     fails("billing", "submit-receipts", str(path), "--from", "server", code="duplicate_receipt")
+    assert r1["attribution"] == "00" * 32 and r1["shares"] == []
+    assert "attribution" in run("billing", "receipt", "01" * 32).stdout
+    attributed = json.loads(receipts_file(tmp_path / "a.json", key, (9, 1, 1)).read_text())
+    attributed[0]["attribution"] = "cd" * 32  # a base-only call learnt from no Datanet: it pays no contributor
+    attributed[0]["shares"] = [{"contributor": acct["address"], "bp": 10_000}]
+    (tmp_path / "a.json").write_text(json.dumps(attributed))
+    fails("billing", "submit-receipts", str(tmp_path / "a.json"), "--from", "server", code="bad_billing_param")
 
     # withdraw: waits two blocks, still chargeable meanwhile
     shown = as_json("billing", "withdraw", "1", "--from", "alice")

@@ -164,6 +164,13 @@ def test_models_and_jobs_embedded(registry: dict[str, Any]) -> None:
     assert registry["root"] in text and base["weights_hash"] in text and "news version 1" in text
     assert "legal@2" in run("model", "list").stdout and "tiny" in run("model", "list", "--bases").stdout
 
+    # the attribution bundle's root: published by the owner, shown, replaced
+    root = as_json("model", "publish-attribution", "legal", "1", "ab" * 32, "--from", "builder")
+    assert root["attribution_root"] == "ab" * 32 and root["attribution_height"] == root["tx"]["height"]
+    again = as_json("model", "publish-attribution", "legal", "1", "CD" * 32, "--from", "builder")
+    assert again["attribution_root"] == "cd" * 32 and as_json("model", "show", "legal@2")["attribution_root"] is None
+    assert "cd" * 32 in run("model", "show", "legal@1").stdout
+
     # reprice, retire
     assert as_json("model", "set-price", "legal", "1", "0.005", "--from", "builder")["price_per_1k_tokens"] == 5_000
     retired = as_json("model", "retire", "legal", "2", "--from", "builder")
@@ -224,6 +231,12 @@ def test_refusals_change_nothing(registry: dict[str, Any]) -> None:
         (["model", "set-price", "old", "1", "0.01", "--from", "builder"], "model_retired", 1),
         (["model", "retire", "old", "1", "--from", "builder"], "model_retired", 1),
         (["model", "retire", "legal", "4", "--from", "builder"], "model_version_not_found", 1),
+        (["model", "publish-attribution", "legal", "1", "ab" * 32, "--from", "stranger"], "not_model_owner", 1),
+        (["model", "publish-attribution", "old", "1", "ab" * 32, "--from", "builder"], "model_retired", 1),
+        (["model", "publish-attribution", "legal", "4", "ab" * 32, "--from", "builder"], "model_version_not_found",
+         1),
+        (["model", "publish-attribution", "legal", "1", "xyz", "--from", "builder"], "bad_model_param", 1),
+        (["model", "publish-attribution", "legal", "1", "00" * 32, "--from", "builder"], "bad_model_param", 1),
         (["model", "register-base", "tiny2", "--from", "builder"], "base_hashes_needed", 1),
         (["model", "register-base", "tiny2", "--from", "builder", "--weights-hash", wh, "--config-hash", "cc" * 32,
           "--arch", "llama", "--params", "5", "--context", "9"], "base_model_exists", 1),

@@ -15,6 +15,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ from ailedger.factory.basemodel import load_base
 from ailedger.factory.train import adapter_hash
 from ailedger.models import payloads as m
 from ailedger.modules import default_runtime
+from ailedger.serving.attribution_worker import AttributionWorker
 from ailedger.serving.billing import LedgerBilling
 from ailedger.serving.catalog import Catalog
 from ailedger.serving.stack import Stack, build_stack, served_base
@@ -110,15 +112,15 @@ def ledger(tiny_dir: Path, adapter_dirs: dict[str, Path],
         node.wait_exit()
 
 
-@pytest.fixture(scope="module")
-def served(tiny_dir: Path, adapter_dirs: dict[str, Path],
-           ledger: tuple[str, dict[str, str], Path]) -> Iterator[tuple[str, Stack, HttpClient]]:
-    url, _, _ = ledger
+@contextmanager
+def paid_server(tiny_dir: Path, adapter_dirs: dict[str, Path], url: str,
+                attribution: AttributionWorker | None = None) -> Iterator[tuple[str, Stack, HttpClient]]:
+    """The serving stack billing through the node at `url`, behind uvicorn: (its URL, the stack, a node client)."""
     node = HttpClient(url)
     base = load_base(tiny_dir)
     root = next(iter(adapter_dirs.values())).parent
     catalog = Catalog.from_ledger(served_base(base), node.ledger_models(include_retired=True), root)
-    stack = build_stack(base, catalog, max_batch=8,
+    stack = build_stack(base, catalog, max_batch=8, attribution=attribution,
                         billing=LedgerBilling(node, SERVER, batch_size=16, flush_s=0.05, key_ttl_s=0.2))
     stack.start()
     try:
@@ -129,6 +131,13 @@ def served(tiny_dir: Path, adapter_dirs: dict[str, Path],
     finally:
         stack.close()
         node.close()
+
+
+@pytest.fixture(scope="module")
+def served(tiny_dir: Path, adapter_dirs: dict[str, Path],
+           ledger: tuple[str, dict[str, str], Path]) -> Iterator[tuple[str, Stack, HttpClient]]:
+    with paid_server(tiny_dir, adapter_dirs, ledger[0]) as found:
+        yield found
 
 
 def client(url: str, api_key: str) -> openai.OpenAI:

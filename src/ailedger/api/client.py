@@ -163,6 +163,11 @@ class HttpClient:
         return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/versions/{self._seg(str(number))}",
                                params={"offset": str(offset), "limit": str(limit)}))
 
+    def datanet_version_contributors(self, name: str, version: int, offset: int = 0,
+                                     limit: int = 10_000) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/versions/{self._seg(str(version))}"
+                                      "/contributors", params={"offset": str(offset), "limit": str(limit)}))
+
     def datanet_hashes(self, name: str, status: str = "accepted", offset: int = 0,
                        limit: int = 10_000) -> dict[str, Any]:
         return dict(self._call("GET", f"/v1/datanets/{self._seg(name)}/hashes",

@@ -49,6 +49,12 @@ def add_datanet_routes(app: FastAPI, node: Node) -> None:
                 limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE) -> JSONResponse:
         return JSONResponse(reads.version(name, number, offset, limit))
 
+    @app.get("/v1/datanets/{name}/versions/{number}/contributors")
+    def version_contributors(name: str, number: int, offset: Offset = 0,
+                             limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE) -> JSONResponse:
+        """The version's [record_hash, contributor] pairs in its order (what an attribution bundle pays by)."""
+        return JSONResponse(reads.version_contributors(name, number, offset, limit))
+
     @app.get("/v1/datanets/{name}/hashes")
     def hashes(name: str, status: str = "accepted", offset: Offset = 0,
                limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE) -> JSONResponse:

@@ -46,6 +46,7 @@ from ailedger.core.hashing import canonical_json, sha256, tagged
 from ailedger.core.merkle import merkle_root
 from ailedger.factory.adapters import AdapterInfo, validate_adapter
 from ailedger.factory.basemodel import BaseModel
+from ailedger.serving.attribution_hook import Attributed
 
 BUNDLE_DIR = "attribution"
 MANIFEST = "manifest.json"
@@ -330,3 +331,30 @@ def verify(record: Mapping[str, Any], attributor: Attributor) -> Verification:
     if sum(stored_shares.values()) not in (0, 10_000):
         diffs.append(f"the stored shares sum to {sum(stored_shares.values())} bp, not 10000")
     return Verification(not diffs, tuple(diffs), again)
+
+
+class ServingAttribution:
+    """The serving hook (`serving.attribution_hook.AnswerAttribution`) over one Attributor per adapter version."""
+
+    def __init__(self, attributors: Mapping[tuple[str, int], Attributor]) -> None:
+        self.attributors = dict(attributors)
+
+    @classmethod
+    def from_dirs(cls, adapters: Mapping[tuple[str, int], Path | str], base: BaseModel,
+                  roots: Mapping[tuple[str, int], str | None] | None = None) -> ServingAttribution:
+        """Load each adapter's bundle; `roots` (the ledger's published roots) must match where given."""
+        known = roots or {}
+        return cls({ref: Attributor.load(path, base, known.get(ref)) for ref, path in adapters.items()})
+
+    def covers(self, model: str, version: int, adapter_hash: str) -> bool:
+        found = self.attributors.get((model, version))
+        return found is not None and found.bundle.adapter.adapter_hash == adapter_hash
+
+    def attribute(self, model: str, version: int, adapter_hash: str, prompt_ids: Sequence[int],
+                  answer_ids: Sequence[int]) -> Attributed:
+        found = self.attributors.get((model, version))
+        if found is None or found.bundle.adapter.adapter_hash != adapter_hash:
+            raise LedgerError(errors.ATTRIBUTION_MISSING, f"{model}@{version} ({adapter_hash}) has no bundle loaded")
+        record = found.attribute(prompt_ids, answer_ids)
+        body = record_bytes(record)
+        return Attributed(record, sha256(body), body, receipt_shares(record))

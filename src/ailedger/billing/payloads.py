@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ailedger.core.encoding import AMOUNT, B20, B32, U32, U64, ListOf, Record, Text
+from ailedger.core.encoding import AMOUNT, B20, B32, U16, U32, U64, ListOf, Record, Text
 
 DEPOSIT, WITHDRAW, AUTHORIZE_KEY, REVOKE_KEY, SUBMIT_RECEIPTS = range(0x0501, 0x0506)
 
 MAX_MODEL = 64  # an adapter name or a base model's name (models.state.MAX_NAME)
 MAX_CITATIONS_WIRE = 64  # the codec's bound; the `billing_max_citations` parameter is the one enforced
 MAX_RECEIPTS_WIRE = 1024  # the codec's bound; `billing_max_receipts_per_tx` is the one enforced
+MAX_SHARES = 32  # contributors one receipt may pay (the codec's bound, enforced as is)
+FULL_BP = 10_000  # a receipt's shares, when it has any, sum to exactly this many basis points
+NO_ATTRIBUTION = bytes(32)  # a receipt's `attribution` when the answer has no attribution record
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,14 @@ class KeyRef:
 
 
 @dataclass(frozen=True)
+class ReceiptShare:
+    """One contributor's part of the data pool's cut of a receipt's fee, in basis points of that cut."""
+
+    contributor: bytes  # 20-byte address
+    bp: int
+
+
+@dataclass(frozen=True)
 class Receipt:
     """One served call, as the provider saw it."""
 
@@ -48,6 +59,10 @@ class Receipt:
     prompt_tokens: int
     completion_tokens: int
     citations: list[bytes] = field(default_factory=list)  # record hashes retrieval cited
+    # SHA-256 of the answer's canonical attribution record (a blob on the node); zeros: no record
+    attribution: bytes = NO_ATTRIBUTION
+    # who settlement pays the data pool to, by address ascending; empty, or summing to FULL_BP
+    shares: list[ReceiptShare] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,11 @@ class SubmitReceipts:
 AMOUNT_CODEC = Record(Amount, {"amount": AMOUNT})
 AUTHORIZE_KEY_CODEC = Record(AuthorizeKey, {"key_hash": B32, "provider": B20, "allowance": AMOUNT, "expires": U64})
 KEY_REF_CODEC = Record(KeyRef, {"key_hash": B32})
+SHARE_CODEC = Record(ReceiptShare, {"contributor": B20, "bp": U16})
+SHARES_CODEC = ListOf(SHARE_CODEC, MAX_SHARES)
 RECEIPT_CODEC = Record(Receipt, {
     "id": B32, "key_hash": B32, "model": Text(MAX_MODEL), "version": U32, "base_hash": B32, "adapter_hash": B32,
     "prompt_tokens": U32, "completion_tokens": U32, "citations": ListOf(B32, MAX_CITATIONS_WIRE),
+    "attribution": B32, "shares": SHARES_CODEC,
 })
 SUBMIT_RECEIPTS_CODEC = Record(SubmitReceipts, {"receipts": ListOf(RECEIPT_CODEC, MAX_RECEIPTS_WIRE)})

@@ -113,7 +113,8 @@ def store_receipt(state: Journal, ctx: BlockContext, tx: Tx, r: Receipt) -> Stor
         status = ReceiptStatus.CHARGED if charged == fee else ReceiptStatus.SHORT
     seq = get_u64(state, RECEIPT_COUNT_KEY)
     stored = StoredReceipt(r.id, r.key_hash, r.model, r.version, r.base_hash, r.adapter_hash, r.prompt_tokens,
-                           r.completion_tokens, list(r.citations), key.account if key else ZERO_ADDRESS, provider,
+                           r.completion_tokens, list(r.citations), r.attribution, list(r.shares),
+                           key.account if key else ZERO_ADDRESS, provider,
                            price, fee, charged, status, ctx.height, tx.id, seq)
     put_receipt(state, stored)
     state.set(unsettled_key(seq), r.id)

@@ -27,7 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from ailedger.billing.payloads import MAX_CITATIONS_WIRE, MAX_MODEL
+from ailedger.billing.payloads import MAX_CITATIONS_WIRE, MAX_MODEL, SHARES_CODEC, ReceiptShare
 from ailedger.chain.params import Reader
 from ailedger.chain.state import Journal
 from ailedger.core.address import encode_address
@@ -108,6 +108,8 @@ class StoredReceipt:
     prompt_tokens: int
     completion_tokens: int
     citations: list[bytes]
+    attribution: bytes  # SHA-256 of the answer's attribution record; zeros: none
+    shares: list[ReceiptShare]  # the data pool's split, by contributor address ascending; empty: none
     caller: bytes  # the key's account; 20 zero bytes when the key is unknown
     provider: bytes  # the sender of the submit_receipts transaction
     price: int  # per 1,000 tokens, as in force when the receipt was stored; 0 when rejected
@@ -123,7 +125,8 @@ class StoredReceipt:
         return {"id": self.id.hex(), "key_hash": self.key_hash.hex(), "model": self.model, "version": self.version,
                 "base_hash": self.base_hash.hex(), "adapter_hash": self.adapter_hash.hex(),
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "citations": [c.hex() for c in self.citations],
+                "citations": [c.hex() for c in self.citations], "attribution": self.attribution.hex(),
+                "shares": [{"contributor": encode_address(x.contributor), "bp": x.bp} for x in self.shares],
                 "caller": encode_address(self.caller) if self.caller != ZERO_ADDRESS else None,
                 "provider": encode_address(self.provider), "price": self.price, "fee": self.fee,
                 "charged": self.charged, "status": STATUS_NAMES[self.status], "height": self.height,
@@ -132,7 +135,8 @@ class StoredReceipt:
 
 RECEIPT = Record(StoredReceipt, {
     "id": B32, "key_hash": B32, "model": Text(MAX_MODEL), "version": U32, "base_hash": B32, "adapter_hash": B32,
-    "prompt_tokens": U32, "completion_tokens": U32, "citations": ListOf(B32, MAX_CITATIONS_WIRE), "caller": B20,
+    "prompt_tokens": U32, "completion_tokens": U32, "citations": ListOf(B32, MAX_CITATIONS_WIRE),
+    "attribution": B32, "shares": SHARES_CODEC, "caller": B20,
     "provider": B20, "price": AMOUNT, "fee": AMOUNT, "charged": AMOUNT, "status": U8, "height": U64, "tx_id": B32,
     "seq": U64, "settled": U8,
 })

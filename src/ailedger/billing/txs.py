@@ -8,7 +8,7 @@ amount on both sides, so the total supply is conserved (docs/billing.md).
 from __future__ import annotations
 
 from ailedger.billing import rules
-from ailedger.billing.payloads import Amount, AuthorizeKey, KeyRef, SubmitReceipts
+from ailedger.billing.payloads import FULL_BP, NO_ATTRIBUTION, Amount, AuthorizeKey, KeyRef, Receipt, SubmitReceipts
 from ailedger.billing.state import (
     ZERO_ADDRESS,
     ZERO_HASH,
@@ -102,6 +102,30 @@ def apply_revoke_key(state: Journal, ctx: BlockContext, tx: Tx, p: KeyRef) -> No
         put_account(state, key.account, acct)
 
 
+def check_attribution(i: int, r: Receipt) -> None:
+    """A receipt's attribution fields are whole or absent: settlement pays the data pool by `shares`.
+
+    Why refuse the whole batch: shares that do not sum to the pool, or name a contributor twice,
+    would make settlement's exact split ambiguous; that is a bug of the provider's software, not a
+    call to account for. Ascending addresses make the list canonical (one split, one encoding).
+    A base-only call (version 0) learnt from no Datanet, so it pays no contributor.
+    """
+    if r.version == 0 and (r.shares or r.attribution != NO_ATTRIBUTION):
+        raise _bad(f"receipt {i} is a base-only call (version 0) and may carry no attribution or shares")
+    if not r.shares:
+        return
+    if r.attribution == NO_ATTRIBUTION:
+        raise _bad(f"receipt {i} has shares but no attribution; send the record's digest with them")
+    for j, share in enumerate(r.shares):
+        if share.bp > FULL_BP:
+            raise _bad(f"receipt {i} share {j} is {share.bp} bp, above {FULL_BP}")
+        if j and share.contributor <= r.shares[j - 1].contributor:
+            raise _bad(f"receipt {i} share {j}: contributors must be unique and in ascending byte order")
+    total = sum(share.bp for share in r.shares)
+    if total != FULL_BP:
+        raise _bad(f"receipt {i} shares sum to {total} bp; they must sum to exactly {FULL_BP} (or be empty)")
+
+
 def apply_submit_receipts(state: Journal, ctx: BlockContext, tx: Tx, p: SubmitReceipts) -> None:
     """Structural faults refuse the whole batch; each receipt is then judged and stored on its own."""
     if not p.receipts:
@@ -120,5 +144,6 @@ def apply_submit_receipts(state: Journal, ctx: BlockContext, tx: Tx, p: SubmitRe
         if len(r.citations) > cites:
             raise LedgerError(errors.TOO_MANY_CITATIONS,
                               f"receipt {i} cites {len(r.citations)} > billing_max_citations {cites}")
+        check_attribution(i, r)
     for r in p.receipts:
         rules.store_receipt(state, ctx, tx, r)

@@ -135,6 +135,10 @@ class Embedded:
     def datanet_version(self, name: str, number: int, offset: int = 0, limit: int = 10_000) -> dict[str, Any]:
         return self.reads.version(name, number, offset, limit)
 
+    def datanet_version_contributors(self, name: str, version: int, offset: int = 0,
+                                     limit: int = 10_000) -> dict[str, Any]:
+        return self.reads.version_contributors(name, version, offset, limit)
+
     def datanet_hashes(self, name: str, status: str = "accepted", offset: int = 0,
                        limit: int = 10_000) -> dict[str, Any]:
         return self.reads.hashes(name, status, offset, limit)

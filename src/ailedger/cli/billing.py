@@ -203,6 +203,26 @@ def _count(entry: dict[str, Any], name: str, where: str) -> int:
     return value
 
 
+def _shares(entry: dict[str, Any], where: str) -> list[p.ReceiptShare]:
+    """`shares`: [{"contributor": "al1…", "bp": N}, …] as `billing receipt --json` prints them."""
+    raw = entry.get("shares", [])
+    if not isinstance(raw, list):
+        raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: shares must be a list of {{contributor, bp}}")
+    out = []
+    for j, share in enumerate(raw):
+        bp = share.get("bp") if isinstance(share, dict) else None
+        contributor = share.get("contributor") if isinstance(share, dict) else None
+        if type(bp) is not int or not 0 <= bp <= p.FULL_BP or not isinstance(contributor, str):
+            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j} must be {{contributor: address, "
+                                                       f"bp: 0..{p.FULL_BP}}}")
+        try:
+            out.append(p.ReceiptShare(decode_address(contributor), bp))
+        except LedgerError:
+            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j}: contributor is not an address "
+                                                       "(al1…)") from None
+    return out
+
+
 def read_receipts(path: Path) -> list[p.Receipt]:
     """A JSON list of receipts (or {"receipts": [...]}), in the shape `billing receipt --json` prints."""
     try:
@@ -222,12 +242,14 @@ def read_receipts(path: Path) -> list[p.Receipt]:
         cites = e.get("citations", [])
         if not isinstance(cites, list):
             raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: citations must be a list")
-        adapter = e.get("adapter_hash")
+        adapter, digest = e.get("adapter_hash"), e.get("attribution")
         out.append(p.Receipt(_hex32(e.get("id"), f"{where}: id"), key_hash, e["model"], _count(e, "version", where),
                              _hex32(e.get("base_hash"), f"{where}: base_hash"),
                              bytes(32) if adapter is None else _hex32(adapter, f"{where}: adapter_hash"),
                              _count(e, "prompt_tokens", where), _count(e, "completion_tokens", where),
-                             [_hex32(c, f"{where}: citation {j}") for j, c in enumerate(cites)]))
+                             [_hex32(c, f"{where}: citation {j}") for j, c in enumerate(cites)],
+                             p.NO_ATTRIBUTION if digest is None else _hex32(digest, f"{where}: attribution"),
+                             _shares(e, where)))
     return out
 
 

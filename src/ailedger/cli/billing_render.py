@@ -62,8 +62,19 @@ def render_receipt(c: Console, r: dict[str, Any]) -> None:
         ("price per 1k tokens", units(r["price"])), ("fee", units(r["fee"])), ("charged", units(r["charged"])),
         ("caller", r["caller"] or "unknown"), ("provider", r["provider"]), ("key hash", r["key_hash"]),
         ("citations", ", ".join(short(h) for h in r["citations"]) or "none"),
+        ("attribution", _attribution(r)),
         ("block", f"{r['height']} (transaction {r['tx_id']})"), ("settled", "yes" if r["settled"] else "not yet"),
     ]))
+
+
+def _attribution(r: dict[str, Any]) -> str:
+    """The record's digest and the contributors it pays, or why there is nothing to pay."""
+    digest = r.get("attribution") or "0" * 64
+    if not any(ch != "0" for ch in digest):
+        return "none"
+    shares = r.get("shares") or []
+    paid = ", ".join(f"{s['contributor']} {s['bp'] / 100:.2f}%" for s in shares) or "no contributor earned"
+    return f"{short(digest)} ({paid})"
 
 
 def render_receipts(c: Console, doc: dict[str, Any]) -> None:

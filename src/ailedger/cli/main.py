@@ -13,7 +13,21 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ailedger.cli import bench, billing, chain, datanet, demo, job, keys, model, query, reputation, serve, tx
+from ailedger.cli import (
+    attribution,
+    bench,
+    billing,
+    chain,
+    datanet,
+    demo,
+    job,
+    keys,
+    model,
+    query,
+    reputation,
+    serve,
+    tx,
+)
 from ailedger.cli.output import HOME_ENV, Settings, default_home, exit_code, report_error
 from ailedger.core.errors import LedgerError
 
@@ -53,6 +67,7 @@ app.add_typer(reputation.app, name="reputation")
 app.add_typer(model.app, name="model")
 app.add_typer(job.app, name="job")
 app.add_typer(billing.app, name="billing")
+app.add_typer(attribution.app, name="attribution")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")

@@ -19,13 +19,15 @@ import typer
 
 from ailedger.cli import model_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
-from ailedger.cli.keys import PassphraseFile
+from ailedger.cli.keys import PassphraseFile, key_dir
 from ailedger.cli.model_train import train_cmd
 from ailedger.cli.output import emit, settings
 from ailedger.cli.tx import FeeOpt, FromOpt, send_and_show, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.amounts import parse_units
 from ailedger.core.errors import LedgerError
+from ailedger.core.hexid import parse_hex32
+from ailedger.core.keys import KeyPair
 from ailedger.models import payloads as p
 from ailedger.models.state import name_ok
 
@@ -271,3 +273,49 @@ def retire(ctx: typer.Context, name: NameArg, version: VersionArg, sender: FromO
     """Retire a version (owner only): it stays on the ledger, but references to it no longer resolve for serving."""
     payload = p.RETIRE_CODEC.encode(p.Retire(name, version))
     _owner_tx(ctx, sender, p.RETIRE, payload, f"{name}@{version}", fee, node, data_dir, passphrase_file)
+
+
+def _check_attribution_target(backend: Backend, name: str, version: int, address: str) -> None:
+    """Refuse before a fee is spent what the ledger would refuse: unknown, foreign or retired versions."""
+    doc = backend.ledger_model(f"{name}@{version}")
+    if doc["owner"] != address:
+        raise LedgerError(errors.NOT_MODEL_OWNER, f"{name!r} belongs to {doc['owner']}")
+    if doc["retired"]:
+        raise LedgerError(errors.MODEL_RETIRED, f"{name}@{version}")
+
+
+def attribution_payload(name: str, version: int, root: bytes) -> bytes:
+    if not name_ok(name):
+        raise LedgerError(errors.BAD_MODEL_NAME, repr(name))
+    if not any(root):
+        raise LedgerError(errors.BAD_MODEL_PARAM, "root is all zeros; give the root `ailedger attribution index` "
+                                                  "printed")
+    return p.PUBLISH_ATTRIBUTION_CODEC.encode(p.PublishAttribution(name, version, root))
+
+
+def publish_attribution(backend: Backend, key: KeyPair, name: str, version: int, root: bytes,
+                        fee: str | None = None) -> dict[str, Any]:
+    """Send publish_attribution for `name@version` from the owner's `key` and wait for it.
+
+    Returns the version as the ledger now shows it (`attribution_root` set) with the transaction under
+    "tx". `ailedger attribution index --publish` calls this after building the bundle.
+    """
+    payload = attribution_payload(name, version, root)
+    _check_attribution_target(backend, name, version, key.address_text)
+    result = send_ok(backend, key, p.PUBLISH_ATTRIBUTION, payload, fee)
+    return {**backend.ledger_model(f"{name}@{version}"), "tx": result}
+
+
+@app.command("publish-attribution")
+def publish_attribution_cmd(ctx: typer.Context, name: NameArg, version: VersionArg,
+                            root: Annotated[str, typer.Argument(metavar="ROOT", help="The attribution bundle's root "
+                                                                "(64 hex), as `ailedger attribution index` "
+                                                                "printed it.")],
+                            sender: FromOpt, fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
+                            passphrase_file: PassphraseFile = None) -> None:
+    """Publish (or replace) the root of a version's attribution bundle (owner only; not once retired)."""
+    payload = attribution_payload(name, version, parse_hex32(root, errors.BAD_MODEL_PARAM))
+    address = key_dir(settings(ctx)).info(sender).address
+    send_and_show(ctx, sender, p.PUBLISH_ATTRIBUTION, payload, fee, node, data_dir, passphrase_file,
+                  lambda b: b.ledger_model(f"{name}@{version}"), render.render_model,
+                  before=lambda b: _check_attribution_target(b, name, version, address))

@@ -32,6 +32,8 @@ def render_model(c: Console, m: dict[str, Any]) -> None:
         ("trained on", f"{dn['name']} version {dn['version']} ({dn['records']} records, root {dn['snapshot_root']})"),
         ("hyper-parameters", f"{m['hyperparams_hash']} (blob)"), ("model card", f"{m['card_hash']} (blob)"),
         ("training job", m["job_id"] or "none"), ("published at height", m["published_height"]),
+        ("attribution root", f"{m['attribution_root']} (height {m['attribution_height']})"
+         if m.get("attribution_root") else "none published"),
     ]))
     if len(m.get("versions") or []) > 1:
         t = _table("versions", "version", "adapter hash", "price/1k", "height", "status")

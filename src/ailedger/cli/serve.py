@@ -10,6 +10,14 @@ snapshots, and billing: requests need an API key that a ledger account authorize
 signed by the provider key and sent to the node in batches (`--free` serves without billing). So
 the connection to the node stays open while the server runs; receipts still queued are sent on exit.
 
+Adapters whose directory holds an attribution bundle (`attribution/manifest.json`, written by
+`ailedger attribution index`) get an attribution record for every answer (`--no-attribution` turns
+that off; `--attribution` insists on at least one bundle). Records are kept in an SQLite file
+(`--attribution-db`, default HOME/serving/attribution.sqlite) by receipt id; with billing each
+receipt carries its record's digest and contributor shares, and the record is posted to the node's
+blob store first. The bundles are loaded before the engine's LoRA slots go into the base model,
+because the attribution engine takes its own copy of the base to compute gradients on.
+
 "listening on URL" is printed once uvicorn accepts connections, as `ailedger node run` does, so a
 script can wait for that line; SIGTERM or Ctrl-C finishes the requests in flight and exits with 0.
 Torch, transformers and uvicorn are imported inside the command: `ailedger --help` stays fast.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -34,6 +43,10 @@ from ailedger.core.errors import LedgerError
 
 if TYPE_CHECKING:
     import uvicorn
+
+    from ailedger.factory.basemodel import BaseModel
+    from ailedger.serving.attribution_worker import AttributionWorker
+    from ailedger.serving.catalog import Catalog
 
 
 def serve(ctx: typer.Context,
@@ -57,6 +70,12 @@ def serve(ctx: typer.Context,
           receipt_batch: Annotated[int | None, typer.Option("--receipt-batch", min=1, help="Most receipts per "
                                                             "transaction (default the ledger's maximum).")] = None,
           passphrase_file: PassphraseFile = None,
+          attribution: Annotated[bool | None, typer.Option("--attribution/--no-attribution", help="Attribute every "
+                                                           "answer of adapters with an attribution bundle (default: "
+                                                           "on when one has a bundle).")] = None,
+          attribution_db: Annotated[Path | None, typer.Option("--attribution-db", dir_okay=False, help="SQLite file "
+                                                              "for attribution records (default "
+                                                              "HOME/serving/attribution.sqlite).")] = None,
           ) -> None:
     """Serve completions and chat completions, OpenAI-compatible, on loopback by default."""
     from ailedger.api.server import StopSignals, bind, url_of
@@ -91,7 +110,10 @@ def serve(ctx: typer.Context,
                 billing = LedgerBilling(backend, signer, batch_size=receipt_batch)
         else:
             catalog = Catalog.from_directory(served, adapters)
-        stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes, billing=billing)
+        worker = _attribution_worker(loaded, catalog, attribution, attribution_db or s.home / "serving" /
+                                     "attribution.sqlite", progress)
+        stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes, billing=billing,
+                            attribution=worker)
         sock = bind(host, port)
         try:
             stack.start()
@@ -100,6 +122,35 @@ def serve(ctx: typer.Context,
         finally:
             stack.close()
             sock.close()
+
+
+def _attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, db: Path,
+                        progress: Callable[[str, int, int | None], None]) -> AttributionWorker | None:
+    """The worker over every served adapter with a bundle; None when attribution is off or nothing has one.
+
+    On the ledger the bundle must have the root the adapter's owner published (`attribution_root_mismatch`
+    otherwise), so a server cannot pay contributors by an index nobody can check.
+    """
+    from ailedger.attribution.attributor import BUNDLE_DIR, MANIFEST
+    from ailedger.serving.attribution_store import AttributionStore
+    from ailedger.serving.attribution_worker import AttributionWorker
+
+    if wanted is False:
+        return None
+    bundled = {a: a.path for a in catalog.served() if a.path is not None and (a.path / BUNDLE_DIR / MANIFEST).is_file()}
+    if not bundled:
+        if wanted:
+            raise LedgerError(errors.ATTRIBUTION_MISSING, "--attribution: no served adapter has "
+                                                          f"{BUNDLE_DIR}/{MANIFEST}")
+        return None
+    from ailedger.attribution.attributor import ServingAttribution
+
+    progress("attribution bundles", 0, len(bundled))
+    hook = ServingAttribution.from_dirs({(a.name, a.version): path for a, path in bundled.items()}, base,
+                                        roots={(a.name, a.version): a.provenance.get("attribution_root")
+                                               for a in bundled})
+    progress("attribution bundles", len(bundled), len(bundled))
+    return AttributionWorker(hook, AttributionStore(db))
 
 
 def _server(app: Any, url: str) -> uvicorn.Server:

@@ -28,7 +28,7 @@ from ailedger.core.errors import LedgerError
 from ailedger.core.hexid import parse_hex32
 from ailedger.datanet import views
 from ailedger.datanet.gates.verdict import describe, gate_name, reason_name
-from ailedger.datanet.state import STATUS_NAMES, record_key
+from ailedger.datanet.state import STATUS_NAMES, Version, record_key
 from ailedger.reputation import module as reputation
 from ailedger.reputation.module import Role
 
@@ -134,13 +134,35 @@ def version_json(state: Reader, height: int, name: str, number: int, offset: int
     """Version `number` and a page of the record hashes it covers, in acceptance order (for export)."""
     _view(state, name)
     offset, limit = _page(offset, limit, MAX_PAGE)
-    v = views.get_version(state, name, number) if 1 <= number < 1 << 32 else None
-    if v is None:
-        raise LedgerError(errors.VERSION_NOT_FOUND, f"{name} version {number}")
+    v = _version(state, name, number)
     stop = min(v.count, offset + limit)
     hashes = views.accepted_hashes(state, name, offset, stop) if offset < stop else []
     return {"datanet": name, "height": height, **v.to_json(), "offset": offset, "hashes": [h.hex() for h in hashes],
             "next_offset": _next(offset, len(hashes), limit, v.count)}
+
+
+def _version(state: Reader, name: str, number: int) -> Version:
+    v = views.get_version(state, name, number) if 1 <= number < 1 << 32 else None
+    if v is None:
+        raise LedgerError(errors.VERSION_NOT_FOUND, f"{name} version {number}")
+    return v
+
+
+def version_contributors_json(state: Reader, height: int, name: str, number: int, offset: int = 0,
+                              limit: int = MAX_PAGE) -> dict[str, Any]:
+    """A page of version `number`'s records with who contributed each, in the version's order.
+
+    An attribution bundle needs record hash -> contributor for the whole snapshot; `records` holds
+    [record_hash_hex, contributor_address] pairs, and `next_offset` is null on the last page.
+    """
+    _view(state, name)
+    offset, limit = _page(offset, limit, MAX_PAGE)
+    v = _version(state, name, number)
+    stop = min(v.count, offset + limit)
+    pairs = views.accepted_contributors(state, name, offset, stop) if offset < stop else []
+    return {"datanet": name, "version": number, "height": height, "offset": offset,
+            "records": [[h.hex(), encode_address(a)] for h, a in pairs],
+            "next_offset": _next(offset, len(pairs), limit, v.count)}
 
 
 def hashes_json(state: Scannable, height: int, name: str, status: str = "accepted", offset: int = 0,
@@ -221,6 +243,9 @@ class DatanetReads:
 
     def version(self, name: str, number: int, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
         return self._read(version_json, name, number, offset, limit)
+
+    def version_contributors(self, name: str, number: int, offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
+        return self._read(version_contributors_json, name, number, offset, limit)
 
     def hashes(self, name: str, status: str = "accepted", offset: int = 0, limit: int = MAX_PAGE) -> dict[str, Any]:
         with self.node.lock:

@@ -132,6 +132,19 @@ def accepted_hashes(state: Reader, name: str, start: int = 0, stop: int | None =
     return [state.get(accepted_key(name, i)) or b"" for i in range(start, end)]
 
 
+def accepted_contributors(state: Reader, name: str, start: int, stop: int) -> list[tuple[bytes, bytes]]:
+    """(record hash, contributor address) of accepted records [start, stop), in acceptance order.
+
+    Why with the contributor: attribution pays contributors, not records, so whoever maps a snapshot's
+    records to payees (an attribution bundle) needs both, a page at a time.
+    """
+    out = []
+    for h in accepted_hashes(state, name, start, stop):
+        rec = get_record_state(state, name, h)
+        out.append((h, rec.contributor if rec is not None else bytes(20)))
+    return out
+
+
 def pending_records(state: Reader, name: str, height: int, limit: int = 1_000) -> list[RecordView]:
     """Records still open for votes after block `height`, soonest window end first.
 

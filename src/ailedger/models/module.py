@@ -7,7 +7,8 @@ the Datanet version's snapshot root and record count, the hyper-parameter and mo
 hashes, the adapter hash), so a caller can tell exactly which weights answered and what data they
 learnt from. The owner may reprice or retire a version; serving refuses retired versions.
 
-Transactions: 0x0301 register_base, 0x0302 publish_adapter, 0x0303 set_price, 0x0304 retire.
+Transactions: 0x0301 register_base, 0x0302 publish_adapter, 0x0303 set_price, 0x0304 retire,
+0x0305 publish_attribution (the root of a version's attribution bundle, owner only).
 Docs: docs/models.md.
 """
 
@@ -44,6 +45,9 @@ class ModelsModule(Module):
                        "Change a live version's price per 1,000 tokens (owner only)."),
                 TxType(p.RETIRE, "retire", p.RETIRE_CODEC, txs.apply_retire,
                        "Retire a version so that serving refuses it (owner only)."),
+                TxType(p.PUBLISH_ATTRIBUTION, "publish_attribution", p.PUBLISH_ATTRIBUTION_CODEC,
+                       txs.apply_publish_attribution,
+                       "Publish (or replace) the root of a live version's attribution bundle (owner only)."),
             ],
             params=list(PARAMS),
         )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ailedger.core.encoding import AMOUNT, B32, U16, U32, U64, Record, Text
 from ailedger.models.state import MAX_ARCHITECTURE, MAX_DATANET_NAME, MAX_LICENCE, MAX_NAME
 
-REGISTER_BASE, PUBLISH_ADAPTER, SET_PRICE, RETIRE = range(0x0301, 0x0305)
+REGISTER_BASE, PUBLISH_ADAPTER, SET_PRICE, RETIRE, PUBLISH_ATTRIBUTION = range(0x0301, 0x0306)
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,16 @@ class Retire:
     version: int
 
 
+@dataclass(frozen=True)
+class PublishAttribution:
+    """The root of an adapter version's attribution bundle (`ailedger attribution index`), so that anyone
+    recomputing an answer's attribution can tell the bundle they rebuilt is the one that paid."""
+
+    name: str
+    version: int
+    root: bytes
+
+
 NAME = Text(MAX_NAME)
 REGISTER_BASE_CODEC = Record(RegisterBase, {
     "name": NAME, "weights_hash": B32, "config_hash": B32, "architecture": Text(MAX_ARCHITECTURE),
@@ -59,3 +69,4 @@ PUBLISH_ADAPTER_CODEC = Record(PublishAdapter, {
 })
 SET_PRICE_CODEC = Record(SetPrice, {"name": NAME, "version": U32, "price_per_1k_tokens": AMOUNT})
 RETIRE_CODEC = Record(Retire, {"name": NAME, "version": U32})
+PUBLISH_ATTRIBUTION_CODEC = Record(PublishAttribution, {"name": NAME, "version": U32, "root": B32})

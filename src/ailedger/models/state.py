@@ -88,6 +88,8 @@ class Adapter:
     height: int
     retired: int = 0  # 0 live, 1 retired
     retired_height: int = 0
+    attribution_root: bytes = bytes(32)  # the attribution bundle's root (publish_attribution); zeros: none yet
+    attribution_height: int = 0  # the height it was (last) published at
 
     @property
     def ref(self) -> str:
@@ -105,6 +107,8 @@ class Adapter:
             "price_per_1k_tokens": self.price_per_1k_tokens,
             "job_id": self.job_id.hex() if any(self.job_id) else None, "published_height": self.height,
             "retired": bool(self.retired), "retired_height": self.retired_height if self.retired else None,
+            "attribution_root": self.attribution_root.hex() if any(self.attribution_root) else None,
+            "attribution_height": self.attribution_height if any(self.attribution_root) else None,
         }
 
 
@@ -112,7 +116,8 @@ ADAPTER = Record(Adapter, {
     "name": Text(MAX_NAME), "version": U32, "owner": B20, "base": Text(MAX_NAME), "base_hash": B32,
     "adapter_hash": B32, "datanet": Text(MAX_DATANET_NAME), "datanet_version": U32, "snapshot_root": B32,
     "snapshot_count": U64, "hyperparams_hash": B32, "card_hash": B32, "rank": U16, "price_per_1k_tokens": AMOUNT,
-    "job_id": B32, "height": U64, "retired": U8, "retired_height": U64,
+    "job_id": B32, "height": U64, "retired": U8, "retired_height": U64, "attribution_root": B32,
+    "attribution_height": U64,
 })
 
 

@@ -13,7 +13,7 @@ from ailedger.chain.tx import Tx
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.datanet import views as datanets
-from ailedger.models.payloads import PublishAdapter, RegisterBase, Retire, SetPrice
+from ailedger.models.payloads import PublishAdapter, PublishAttribution, RegisterBase, Retire, SetPrice
 from ailedger.models.state import (
     ADAPTER_COUNT_KEY,
     BASE,
@@ -137,4 +137,18 @@ def apply_set_price(state: Journal, ctx: BlockContext, tx: Tx, p: SetPrice) -> N
 def apply_retire(state: Journal, ctx: BlockContext, tx: Tx, p: Retire) -> None:
     adapter = owned_version(state, tx, p.name, p.version)
     adapter.retired, adapter.retired_height = 1, ctx.height
+    put_adapter(state, adapter)
+
+
+def apply_publish_attribution(state: Journal, ctx: BlockContext, tx: Tx, p: PublishAttribution) -> None:
+    """Record (or replace) the root of a live version's attribution bundle.
+
+    Why replacing is allowed: an owner rebuilds the bundle when the index must change (a record
+    retracted from the snapshot, a corrupted file); each answer's record names the root it was
+    computed against, so receipts stored before stay checkable against their own root.
+    """
+    adapter = owned_version(state, tx, p.name, p.version)
+    if p.root == ZERO:
+        raise _bad("root is all zeros; send the root `ailedger attribution index` printed")
+    adapter.attribution_root, adapter.attribution_height = p.root, ctx.height
     put_adapter(state, adapter)

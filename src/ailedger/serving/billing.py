@@ -13,6 +13,13 @@ thread signs `submit_receipts` transactions with the provider's key, in batches,
 each to be included. The ledger charges each receipt by its own rule (billing module); this side
 computes the same fee only to admit and to tell the caller.
 
+An answer of an adapter that this server attributes (attribution_worker.py) is queued unready: the
+batcher holds its receipt until `attach` brings the record's digest and contributor shares (or says
+there is none), and before it signs a batch it posts the batch's record bytes to the node's blob
+store, so anyone can fetch a receipt's record by its `attribution` hash. A receipt never waits
+forever: after `attribution_wait_s`, or when the server stops, it goes without attribution, and a
+record the node refuses to store is dropped from its receipt (logged) rather than the receipt.
+
 Why the sequence numbers: a receipt stops counting against a key once the ledger view fetched for
 that key reflects it. A view fetched before the receipt's block would otherwise forget the receipt
 and a caller could overspend by a block's worth; so each view remembers the counter value read
@@ -26,16 +33,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ailedger.billing.keys import api_key_hash, parse_api_key
-from ailedger.billing.payloads import SUBMIT_RECEIPTS, SUBMIT_RECEIPTS_CODEC, Receipt, SubmitReceipts
+from ailedger.billing.payloads import SUBMIT_RECEIPTS, SUBMIT_RECEIPTS_CODEC, Receipt, ReceiptShare, SubmitReceipts
 from ailedger.billing.rules import receipt_fee
+from ailedger.billing.txs import check_attribution
 from ailedger.chain.tx import decode_tx, sign_tx
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
+from ailedger.serving.attribution_hook import Attributed
 from ailedger.serving.catalog import Resolved
 from ailedger.serving.openai_params import ApiError
 
@@ -44,6 +53,7 @@ NO_HASH = bytes(32)
 TRANSIENT = frozenset({errors.NODE_UNREACHABLE, errors.WAIT_TIMEOUT, errors.MEMPOOL_FULL})
 EARLIER = ""  # settled by a transaction sent before (found on the ledger), not by a new one
 CLOSING_RETRIES = 5  # while shutting down, give up on an unreachable node after this many tries
+ATTRIBUTION_WAIT_S = 300.0  # longest a receipt waits for its answer's attribution before it goes without
 
 
 class BillingBackend(Protocol):
@@ -53,6 +63,7 @@ class BillingBackend(Protocol):
     def account(self, address: str, proof: bool = False) -> dict[str, Any]: ...
     def params(self) -> dict[str, Any]: ...
     def submit(self, raw: bytes) -> dict[str, Any]: ...
+    def put_blobs(self, blobs: list[bytes]) -> list[str]: ...
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]: ...
     def billing_key(self, key_hash_hex: str) -> dict[str, Any]: ...
     def billing_receipt(self, id_hex: str) -> dict[str, Any]: ...
@@ -88,6 +99,9 @@ class _Pending:
     receipt: Receipt
     fee: int
     included_seq: int | None = None
+    ready: bool = True  # False while the answer's attribution is being computed
+    ready_by: float = 0.0  # when an unready receipt stops waiting for its attribution
+    blob: bytes | None = None  # the attribution record's bytes, posted to the node before the receipt
 
 
 @dataclass
@@ -107,10 +121,11 @@ class LedgerBilling:
 
     def __init__(self, backend: BillingBackend, provider: KeyPair, *, batch_size: int | None = None,
                  flush_s: float = 0.5, key_ttl_s: float = 2.0, tx_timeout_s: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, attribution_wait_s: float = ATTRIBUTION_WAIT_S) -> None:
         self.backend = backend
         self.provider = provider
         self.flush_s, self.key_ttl_s, self.tx_timeout_s, self.clock = flush_s, key_ttl_s, tx_timeout_s, clock
+        self.attribution_wait_s = attribution_wait_s
         params = {name: int(v["value"]) for name, v in backend.params().items()}
         self.base_price_per_1k = params["billing_base_price_per_1k"]
         self.max_citations = params["billing_max_citations"]
@@ -124,10 +139,11 @@ class LedgerBilling:
         self._holds: dict[bytes, list[Hold]] = {}
         self._pending: dict[bytes, list[_Pending]] = {}  # by key hash, until a fresh view reflects them
         self._queue: list[_Pending] = []
+        self._awaiting: dict[bytes, _Pending] = {}  # by receipt id: queued, waiting for `attach`
         self._seq = 0
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._retry: tuple[list[_Pending], bytes] | None = None  # a batch whose submission may have landed
+        self._retry: tuple[list[_Pending], bytes | None] | None = None  # a batch whose submission may have landed
 
     # -- admission (request threads) -----------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> bytes:
@@ -170,8 +186,11 @@ class LedgerBilling:
             self._drop_hold(hold)
 
     def finish(self, hold: Hold, receipt_id: str, prompt_tokens: int, completion_tokens: int,
-               citations: tuple[str, ...] = ()) -> int:
-        """Turn the hold into a receipt for what was used and queue it; returns the fee it claims."""
+               citations: tuple[str, ...] = (), attribution: bool = False) -> int:
+        """Turn the hold into a receipt for what was used and queue it; returns the fee it claims.
+
+        With `attribution`, the receipt waits in the queue for `attach` (its answer is being attributed).
+        """
         adapter = hold.resolved.adapter
         receipt = Receipt(
             id=bytes.fromhex(receipt_id), key_hash=hold.key_hash,
@@ -180,14 +199,44 @@ class LedgerBilling:
             adapter_hash=bytes.fromhex(adapter.adapter_hash) if adapter else NO_HASH,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             citations=[bytes.fromhex(c) for c in citations[:self.max_citations]])
-        pending = _Pending(receipt, receipt_fee(prompt_tokens + completion_tokens, hold.price_per_1k))
+        pending = _Pending(receipt, receipt_fee(prompt_tokens + completion_tokens, hold.price_per_1k),
+                           ready=not attribution, ready_by=self.clock() + self.attribution_wait_s)
         with self._lock:
             self._drop_hold(hold)
+            if attribution:
+                self._awaiting[receipt.id] = pending
             self._pending.setdefault(hold.key_hash, []).append(pending)
             self._queue.append(pending)
             self.stats.receipts += 1
             self._lock.notify_all()
         return pending.fee
+
+    def attach(self, receipt_id: str, found: Attributed | None) -> None:
+        """Give a waiting receipt its answer's attribution (None: it has none) and let it go."""
+        with self._lock:
+            pending = self._awaiting.pop(bytes.fromhex(receipt_id), None)
+            if pending is None:
+                return  # it stopped waiting already (timed out, or the server is stopping)
+            if found is not None:
+                receipt = replace(pending.receipt, attribution=found.digest,
+                                  shares=[ReceiptShare(who, bp) for who, bp in found.shares])
+                try:
+                    check_attribution(0, receipt)
+                except LedgerError as exc:  # the ledger would refuse the whole batch for it
+                    _log.error("receipt %s goes without attribution: %s", receipt_id, exc)
+                else:
+                    pending.receipt, pending.blob = receipt, found.body
+            pending.ready = True
+            self._lock.notify_all()
+
+    def _ripen(self, everything: bool = False) -> None:
+        """Let receipts go that waited for their attribution too long (all of them: `everything`), under the lock."""
+        now = self.clock()
+        for rid, pending in list(self._awaiting.items()):
+            if everything or now >= pending.ready_by:
+                _log.warning("receipt %s goes without attribution: none arrived in time", rid.hex())
+                pending.ready = True
+                del self._awaiting[rid]
 
     def _drop_hold(self, hold: Hold) -> None:
         if hold.open:
@@ -250,7 +299,10 @@ class LedgerBilling:
             self._thread.start()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Send every queued receipt and wait for it (up to `timeout_s`), then stop the thread."""
+        """Send every queued receipt and wait for it (up to `timeout_s`), then stop the thread.
+
+        Receipts still waiting for their attribution go without it: close the attribution worker first.
+        """
         with self._lock:
             self._closing = True
             self._lock.notify_all()
@@ -268,6 +320,9 @@ class LedgerBilling:
             while self.stats.included + self.stats.failed < self.stats.receipts and time.monotonic() < deadline:
                 self._lock.wait(0.05)
 
+    def _ready(self) -> int:
+        return sum(1 for p in self._queue if p.ready)
+
     def _run(self) -> None:
         retries = 0
         while True:
@@ -275,14 +330,18 @@ class LedgerBilling:
                 retry, self._retry = self._retry, None
                 if retry is None:
                     first_wait = self.clock()
-                    while not self._closing and len(self._queue) < self.batch_size and (
-                            not self._queue or self.clock() - first_wait < self.flush_s):
+                    while not self._closing and self._ready() < self.batch_size and (
+                            not self._ready() or self.clock() - first_wait < self.flush_s):
                         self._lock.wait(self.flush_s)
-                    if not self._queue:
-                        if self._closing:
+                        self._ripen()
+                    self._ripen(everything=self._closing)
+                    ready = [p for p in self._queue if p.ready][:self.batch_size]
+                    if not ready:
+                        if self._closing and not self._queue:
                             return
                         continue
-                    batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+                    chosen = {id(p) for p in ready}
+                    batch, self._queue = ready, [p for p in self._queue if id(p) not in chosen]
                     raw = None
                 else:
                     batch, raw = retry
@@ -292,6 +351,7 @@ class LedgerBilling:
             except LedgerError as exc:
                 if exc.code not in TRANSIENT or (self._closing and retries >= CLOSING_RETRIES):
                     _log.error("could not submit %d receipts: %s", len(batch), exc)
+                    self._retry = None
                     self._settle(batch, None)
                     continue
                 retries += 1  # the node is down or busy: keep the batch and its signed bytes, try again later
@@ -299,6 +359,7 @@ class LedgerBilling:
                 time.sleep(min(5.0, 0.1 * 2 ** retries))
             except Exception:  # a batch must never kill the thread: later receipts still have to be sent
                 _log.exception("could not submit %d receipts", len(batch))
+                self._retry = None
                 self._settle(batch, None)
 
     def _send(self, batch: list[_Pending], raw: bytes | None) -> None:
@@ -310,6 +371,8 @@ class LedgerBilling:
         would put the same receipts in a second transaction, which the ledger refuses whole.
         """
         if raw is None:
+            self._retry = (batch, None)  # a transient failure posting the records keeps the batch
+            self._post_records(batch)
             payload = SUBMIT_RECEIPTS_CODEC.encode(SubmitReceipts([p.receipt for p in batch]))
             nonce = int(self.backend.account(self.provider.address_text)["pending_nonce"])
             raw = sign_tx(self.provider, self.chain_id, nonce, self.fee, SUBMIT_RECEIPTS, payload)
@@ -339,6 +402,26 @@ class LedgerBilling:
             self._settle(batch, None)
             return
         self._settle(batch, tx_id)
+
+    def _post_records(self, batch: list[_Pending]) -> None:
+        """Put the batch's attribution records in the node's blob store before the receipts name them.
+
+        A transient failure raises (the batch is tried again later); a refusal drops the records from
+        their receipts, which then go without attribution: a receipt is never lost over its record.
+        """
+        blobs = [p.blob for p in batch if p.blob is not None]
+        if not blobs:
+            return
+        try:
+            self.backend.put_blobs(blobs)
+        except LedgerError as exc:
+            if exc.code in TRANSIENT:
+                raise
+            _log.error("the node refused %d attribution records (%s); their receipts go without attribution",
+                       len(blobs), exc)
+            for p in batch:
+                if p.blob is not None:
+                    p.receipt, p.blob = replace(p.receipt, attribution=NO_HASH, shares=[]), None
 
     def _on_ledger(self, p: _Pending) -> bool:
         try:

@@ -22,6 +22,13 @@ frozen Datanet snapshot go into the prompt as numbered sources (grounding.py), a
 headers and its usage record cite them, so settlement can pay their contributors. Searching, and
 building a snapshot's index the first time, run on a worker thread, never on the event loop.
 
+An answer of an adapter this server attributes (an `attribution` worker over an attribution hook)
+gets an attribution record, computed after generation on the worker's thread: the receipt waits for
+it and carries its digest and contributor shares. A request with `"attribution": true` waits too and
+returns the record as `ailedger.attribution` (streaming: in the last chunk before [DONE]); asking for
+it on a model without a bundle is a 404 `attribution_missing` before any work. `GET
+/v1/attribution/{receipt_id}` returns a stored record later.
+
 Overload is refused up front: at most `max_pending` requests may be submitted and unfinished, and
 the next gets 429 with Retry-After instead of joining an unbounded queue.
 """
@@ -47,12 +54,24 @@ from starlette.requests import Request as HttpRequest
 from transformers import PreTrainedTokenizerBase
 
 import ailedger
+from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.hexid import parse_hex32
+from ailedger.serving.attribution_worker import WAIT_S, AttributionWorker, Outcome, Task
 from ailedger.serving.billing import Hold, LedgerBilling
 from ailedger.serving.catalog import Catalog, Resolved, ServedAdapter
 from ailedger.serving.engine import Engine, Generation, Request
 from ailedger.serving.grounding import chat_with_sources, citations_json, ground, prompt_with_sources
-from ailedger.serving.openai_params import ApiError, Params, bad, chat_messages, common, completion_prompt, rag_params
+from ailedger.serving.openai_params import (
+    ApiError,
+    Params,
+    attribution_param,
+    bad,
+    chat_messages,
+    common,
+    completion_prompt,
+    rag_params,
+)
 from ailedger.serving.retrieval import Hit, Retriever
 from ailedger.serving.sampling import SamplingParams
 
@@ -159,11 +178,13 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
                        retry_after_s: int = 1,
                        stop_ids: Iterable[int] | None = None, meter: Meter | None = None,
                        max_body_bytes: int = MAX_BODY_BYTES, retriever: Retriever | None = None,
-                       billing: LedgerBilling | None = None) -> FastAPI:
+                       billing: LedgerBilling | None = None, attribution: AttributionWorker | None = None,
+                       attribution_wait_s: float = WAIT_S) -> FastAPI:
     """The API over `engine` (whose loop the caller starts) serving what `catalog` names.
 
     With a `retriever`, requests may ask for retrieval over a Datanet snapshot (`rag`); without, that is a 400.
     With `billing`, every generation needs an API key and is paid for from the caller's prepaid balance.
+    With `attribution` (a started worker), answers of the adapters its hook covers are attributed.
     """
     if engine.decode is None:
         raise ValueError("the engine needs a decode function (see `decoder`) for text and stop strings")
@@ -172,7 +193,7 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
     api = _Api(engine, catalog, tokenizer, Admission(max_pending), meter or Meter(),
                {"completion": default_max_tokens, "chat": default_chat_max_tokens}, retry_after_s,
                frozenset(default_stop_ids(tokenizer) if stop_ids is None else stop_ids), max_body_bytes, retriever,
-               billing)
+               billing, attribution, attribution_wait_s)
     app.state.api = api
     app.state.meter = api.meter
     app.state.admission = api.admission
@@ -197,6 +218,10 @@ def create_serving_app(engine: Engine, catalog: Catalog, tokenizer: PreTrainedTo
     @app.post("/v1/chat/completions")
     async def chat_completions(request: HttpRequest) -> Response:
         return await api.guard(lambda: api.generate(request, "chat"))
+
+    @app.get("/v1/attribution/{receipt_id}")
+    async def get_attribution(receipt_id: str) -> Response:
+        return await api.guard(lambda: api.attribution_record(receipt_id))
 
     return app
 
@@ -225,7 +250,8 @@ def _stable(text: str, stops: tuple[str, ...]) -> str:
 class _Api:
     def __init__(self, engine: Engine, catalog: Catalog, tokenizer: PreTrainedTokenizerBase, admission: Admission,
                  meter: Meter, default_max_tokens: dict[Kind, int], retry_after_s: int, stop_ids: frozenset[int],
-                 max_body_bytes: int, retriever: Retriever | None, billing: LedgerBilling | None) -> None:
+                 max_body_bytes: int, retriever: Retriever | None, billing: LedgerBilling | None,
+                 attribution: AttributionWorker | None = None, attribution_wait_s: float = WAIT_S) -> None:
         self.engine = engine
         self.catalog = catalog
         self.tokenizer = tokenizer
@@ -237,6 +263,8 @@ class _Api:
         self.max_body_bytes = max_body_bytes
         self.retriever = retriever
         self.billing = billing
+        self.attribution = attribution
+        self.attribution_wait_s = attribution_wait_s
 
     async def guard(self, handler: Any) -> Response:
         """Run a handler; any failure becomes an OpenAI-shaped error, never a stack trace."""
@@ -334,7 +362,15 @@ class _Api:
         body = await self._body(http)
         params = common(body, "max_completion_tokens" if kind == "chat" else "max_tokens")
         rag = rag_params(body)
+        wants_record = attribution_param(body)
         resolved = self._resolve(params.model)
+        worker = self.attribution if self.attribution is not None and self.attribution.covers(resolved) else None
+        if wants_record and worker is None:
+            raise ApiError.of(LedgerError(errors.ATTRIBUTION_MISSING, f"this server attributes no answer of "
+                                                                      f"{resolved.model}"), "attribution")
+        if worker is not None and worker.full():
+            raise ApiError(429, "the server is behind on attributing answers; retry after the Retry-After seconds",
+                           code="server_overloaded", headers={"Retry-After": str(self.retry_after_s)})
         key_hash = None if self.billing is None else await asyncio.to_thread(
             self.billing.authenticate, http.headers.get("authorization"))  # before any work is done
         sources: list[Hit] | None = None
@@ -353,6 +389,7 @@ class _Api:
         receipt_id = secrets.token_hex(32)  # also the ledger receipt's id
         job = _Job(asyncio.get_running_loop())
         charge: dict[str, int] = {}
+        record: asyncio.Future[Outcome] | None = job.loop.create_future() if wants_record else None
 
         def done(gen: Generation) -> None:  # on the step thread
             self.admission.leave()
@@ -360,13 +397,16 @@ class _Api:
                                 resolved.adapter.adapter_hash if resolved.adapter else None,
                                 gen.usage.prompt_tokens, gen.usage.completion_tokens, gen.finish_reason or "", cited)
             self.meter.add(usage)
+            attribute = worker is not None and resolved.adapter is not None and gen.finish_reason != "error"
             if hold is not None and self.billing is not None:
                 if gen.finish_reason == "error":  # the server's fault: not billed
                     self.billing.release(hold)
                 else:
                     charge["fee"] = self.billing.finish(hold, receipt_id, usage.prompt_tokens,
-                                                        usage.completion_tokens, cited)
+                                                        usage.completion_tokens, cited, attribution=attribute)
                     charge["price_per_1k_tokens"] = hold.price_per_1k
+            if attribute and worker is not None and resolved.adapter is not None:
+                self._attribute(worker, resolved, receipt_id, prompt, gen, hold is not None, job, record)
             job.on_done(gen)
 
         request = Request(prompt, max_tokens, resolved.adapter_id,
@@ -385,7 +425,7 @@ class _Api:
                 raise ApiError.of(exc) from None
             raise
         cites = None if rag is None else citations_json(sources or [], rag)
-        answer = _Answer(kind, receipt_id, resolved, params, cites, charge)
+        answer = _Answer(kind, receipt_id, resolved, params, cites, charge, record, self.attribution_wait_s)
         if params.stream:
             return StreamingResponse(self._stream(job, gen, answer), media_type="text/event-stream",
                                      headers={**answer.headers(), "Cache-Control": "no-cache"})
@@ -396,11 +436,43 @@ class _Api:
                 self.engine.cancel(receipt_id)
         if gen.finish_reason == "error":
             raise ApiError.of(gen.error, status=500) if gen.error else ApiError(500, "generation failed")
+        await answer.wait_for_record()
         return JSONResponse(answer.full(gen), headers=answer.headers())
 
     def _release(self, hold: Hold | None) -> None:
         if hold is not None and self.billing is not None:
             self.billing.release(hold)
+
+    def _attribute(self, worker: AttributionWorker, resolved: Resolved, receipt_id: str, prompt: list[int],
+                   gen: Generation, billed: bool, job: _Job, record: asyncio.Future[Outcome] | None) -> None:
+        """Queue the finished answer for attribution; its receipt and a waiting response hear the outcome."""
+        adapter = resolved.adapter
+        assert adapter is not None
+        task = Task(receipt_id, adapter.name, adapter.version, adapter.adapter_hash, list(prompt),
+                    answer_ids(gen))
+        if billed and self.billing is not None:
+            billing = self.billing
+            task.listeners.append(lambda outcome: billing.attach(outcome.receipt_id, outcome.attributed))
+        if record is not None:
+            task.listeners.append(lambda outcome: job._post(_settle_future, record, outcome))
+        worker.submit(task)
+
+    async def attribution_record(self, receipt_id: str) -> Response:
+        """`GET /v1/attribution/{receipt_id}`: the stored record (waiting a while for one still computed)."""
+        rid = parse_hex32(receipt_id, errors.BAD_RECEIPT_ID).hex()
+        if self.attribution is None:
+            raise LedgerError(errors.ATTRIBUTION_NOT_FOUND, "this server attributes no answers")
+        stored, still = await asyncio.to_thread(self.attribution.lookup, rid, self.attribution_wait_s)
+        if still:
+            raise LedgerError(errors.ATTRIBUTION_NOT_FOUND, f"the record of {rid} is still being computed; ask again "
+                                                            "in a minute")
+        if stored is None:
+            raise LedgerError(errors.ATTRIBUTION_NOT_FOUND, rid)
+        if not stored.ok:
+            raise LedgerError(errors.ATTRIBUTION_NOT_FOUND, f"attributing the answer of {rid} failed "
+                                                            f"({stored.error_code}: {stored.error_detail})")
+        return JSONResponse({"receipt_id": rid, "attribution": stored.record, "digest": stored.digest,
+                             "model": f"{stored.model}@{stored.version}", "adapter_hash": stored.adapter_hash})
 
     async def _stream(self, job: _Job, gen: Generation, answer: _Answer) -> AsyncIterator[str]:
         sent = ""
@@ -419,6 +491,7 @@ class _Api:
                 final = gen.text or ""
                 if len(final) > len(sent) and final.startswith(sent):
                     yield _sse(answer.chunk(final[len(sent):], None))
+                await answer.wait_for_record()
                 yield _sse(answer.chunk("" if answer.kind == "completion" else {}, gen.finish_reason, last=True))
                 if answer.params.include_usage:
                     yield _sse(answer.usage_chunk(gen))
@@ -429,6 +502,19 @@ class _Api:
         finally:
             if not gen.done.is_set():  # the client went away (or the server is stopping): free the row
                 self.engine.cancel(gen.request.id)
+
+
+def answer_ids(gen: Generation) -> list[int]:
+    """The answer's token ids as attributed: what was generated, less the stop token that ended it."""
+    ids = list(gen.tokens)
+    if ids and gen.finish_reason == "stop" and ids[-1] in gen.request.stop_ids:
+        ids.pop()
+    return ids
+
+
+def _settle_future(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
+    if not future.done():
+        future.set_result(outcome)
 
 
 async def _until_done_or_gone(http: HttpRequest, finished: asyncio.Future[None]) -> None:
@@ -445,12 +531,20 @@ async def _until_done_or_gone(http: HttpRequest, finished: asyncio.Future[None])
         watcher.cancel()
 
 
+def _no_record(exc: LedgerError) -> dict[str, Any]:
+    return {"attribution": None, "attribution_error": {"code": exc.code.name, "message": exc.code.message,
+                                                       "detail": exc.detail}}
+
+
 class _Answer:
     """The response documents of one request, in OpenAI's shapes, each naming the weights that answered."""
 
     def __init__(self, kind: Kind, receipt_id: str, resolved: Resolved, params: Params,
-                 citations: list[dict[str, Any]] | None = None, charge: dict[str, int] | None = None) -> None:
+                 citations: list[dict[str, Any]] | None = None, charge: dict[str, int] | None = None,
+                 record: asyncio.Future[Outcome] | None = None, record_wait_s: float = WAIT_S) -> None:
         self.kind = kind
+        self.record, self.record_wait_s = record, record_wait_s
+        self.attribution: dict[str, Any] = {}  # filled by wait_for_record when the request asked for the record
         self.charge = charge if charge is not None else {}  # fee and price, filled when a billed request ends
         self.receipt_id = receipt_id
         self.resolved = resolved
@@ -466,8 +560,26 @@ class _Answer:
         self.fingerprint = f"base:{resolved.base.weights_hash};adapter:{adapter or 'none'}"
 
     def ledger(self) -> dict[str, Any]:
-        """The `ailedger` object: receipt id, exact weights, citations, and (billed requests) fee and price."""
-        return {**self.weights, **self.charge}
+        """The `ailedger` object: receipt id, exact weights, citations, (billed requests) fee and price, and
+        (requests that asked) the attribution record."""
+        return {**self.weights, **self.charge, **self.attribution}
+
+    async def wait_for_record(self) -> None:
+        """Wait (bounded) for the answer's attribution record, when the request asked for it."""
+        if self.record is None or self.attribution:
+            return
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(self.record), self.record_wait_s)
+        except TimeoutError:
+            self.attribution = _no_record(LedgerError(
+                errors.ATTRIBUTION_NOT_FOUND, f"still being computed; fetch it with GET /v1/attribution/"
+                                              f"{self.receipt_id}"))
+            return
+        if outcome.attributed is None:
+            self.attribution = _no_record(outcome.error or LedgerError(errors.ATTRIBUTION_NOT_FOUND))
+        else:
+            self.attribution = {"attribution": outcome.attributed.record,
+                                "attribution_digest": outcome.attributed.digest.hex()}
 
     def headers(self) -> dict[str, str]:
         out = {"x-ailedger-receipt-id": self.receipt_id, "x-ailedger-model": self.resolved.model,

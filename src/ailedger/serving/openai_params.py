@@ -108,6 +108,16 @@ class RagParams:
     k: int
 
 
+def attribution_param(body: Mapping[str, Any]) -> bool:
+    """`attribution`: true makes the answer wait for its attribution record and include it."""
+    raw = body.get("attribution", False)
+    if raw is None:
+        return False
+    if not isinstance(raw, bool):
+        raise bad("`attribution` must be true or false", "attribution", "invalid_type")
+    return raw
+
+
 def rag_params(body: Mapping[str, Any]) -> RagParams | None:
     """`rag` as `{"datanet": NAME, "version": V >= 1, "k": 1..MAX_RAG_K (default 4)}`, or None when absent."""
     raw = body.get("rag")

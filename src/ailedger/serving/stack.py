@@ -12,6 +12,7 @@ from typing import Any
 
 from ailedger.factory.basemodel import BaseModel
 from ailedger.serving.adapters import AdapterCache
+from ailedger.serving.attribution_worker import AttributionWorker
 from ailedger.serving.billing import LedgerBilling
 from ailedger.serving.catalog import Catalog, ServedBase
 from ailedger.serving.engine import Engine
@@ -33,29 +34,38 @@ class Stack:
     engine: Engine
     meter: Meter = field(default_factory=Meter)  # usage of every request its apps answered
     billing: LedgerBilling | None = None  # keys, balances and receipts on a ledger; None: an open server
+    attribution: AttributionWorker | None = None  # attributes the answers of adapters with a bundle
 
     def app(self, **options: Any) -> Any:
         """The OpenAI-compatible FastAPI app over this stack (options go to `create_serving_app`)."""
         return create_serving_app(self.engine, self.catalog, self.base.tokenizer, meter=self.meter,
-                                  billing=self.billing, **options)
+                                  billing=self.billing, attribution=self.attribution, **options)
 
     def start(self) -> None:
         self.engine.start()
+        if self.attribution is not None:
+            self.attribution.start()
         if self.billing is not None:
             self.billing.start()
 
     def close(self) -> None:
-        """Stop the engine (ending its requests, which queues their receipts), then send those receipts."""
+        """Stop the engine (ending its requests, which queues their receipts and attributions), attribute
+        what is queued, then send the receipts."""
         try:
             self.engine.stop()
+            if self.attribution is not None:
+                self.attribution.close()
             if self.billing is not None:
                 self.billing.close()
         finally:
+            if self.attribution is not None:
+                self.attribution.store.close()
             self.cache.close()
 
 
 def build_stack(base: BaseModel, catalog: Catalog, max_batch: int = 16, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                max_slots: int | None = None, billing: LedgerBilling | None = None) -> Stack:
+                max_slots: int | None = None, billing: LedgerBilling | None = None,
+                attribution: AttributionWorker | None = None) -> Stack:
     """Inject LoRA slots into `base.model` (in place) and wire the cache and engine for `catalog`.
 
     Slots default to one per batch row plus the base slot (more cannot be used in one step), the
@@ -70,4 +80,4 @@ def build_stack(base: BaseModel, catalog: Catalog, max_batch: int = 16, cache_by
     catalog.register(cache)
     engine = Engine(base.model, slots, cache, decode=decoder(base.tokenizer), max_batch=max_batch,
                     context_length=base.info.context_length or None)
-    return Stack(base, catalog, cache, engine, billing=billing)
+    return Stack(base, catalog, cache, engine, billing=billing, attribution=attribution)
