@@ -46,6 +46,8 @@ from tests.attribution_sim import (
     train_facts,
 )
 
+pytestmark = pytest.mark.timeout(300)  # the module's fixtures train and index an adapter (about 10 s when quiet)
+
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> BaseModel:
@@ -124,6 +126,11 @@ def test_tampered_record_is_reported(records: list[dict[str, Any]], attributor: 
     rec["shares"] = [{"contributor": encode_address(STUFFER), "bp": 10_000}]  # someone paid themselves
     result = verify(rec, attributor)
     assert not result.ok and any("contributor" in d for d in result.differences)
+    rec = json.loads(record_bytes(records[2]))
+    rec["records"][0]["bp"], rec["records"][1]["bp"] = 0, rec["records"][0]["bp"] + rec["records"][1]["bp"]
+    rec["records"][1]["paid"] = True  # the receipt would pay another record
+    result = verify(rec, attributor)
+    assert not result.ok and any("bp stored" in d for d in result.differences)
     rec = json.loads(record_bytes(records[2]))
     rec["records"][0]["score"] += 50_000  # an inflated score
     assert not verify(rec, attributor).ok

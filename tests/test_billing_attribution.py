@@ -1,7 +1,7 @@
 """Receipts that carry an answer's attribution: the codec round trip and the ledger's refusal of bad splits.
 
 The rule under test (docs/billing.md): `shares` is empty or sums to exactly 10,000 bp, no share is
-above 10,000, contributors are unique and in strictly ascending byte order, shares need a non-zero
+above 10,000, records are unique and in strictly ascending byte order, shares need a non-zero
 `attribution`, and a base-only receipt carries neither. Anything else refuses the whole transaction
 with `bad_billing_param` and leaves the ledger as it was (but the fee).
 """
@@ -21,7 +21,6 @@ from ailedger.billing.payloads import FULL_BP, ReceiptShare
 from ailedger.billing.txs import check_attribution
 from ailedger.cli.billing import read_receipts
 from ailedger.core import errors
-from ailedger.core.address import encode_address
 from ailedger.core.errors import LedgerError
 from tests.billing_sim import CALLER, PROVIDER, UNIT, authorize, kh, receipt, stored, submit, world
 from tests.datanet_sim import Sim
@@ -30,26 +29,26 @@ from tests.models_sim import assert_fails_cleanly
 K1 = kh(1)
 DIGEST = hashlib.sha256(b'{"record":1}').digest()
 
-addresses = st.binary(min_size=20, max_size=20)
+record_ids = st.binary(min_size=32, max_size=32)
 
 
 @st.composite
 def valid_shares(draw: st.DrawFn) -> list[ReceiptShare]:
-    """0..32 distinct contributors, ascending, whose bp sum to exactly 10,000 (zeros allowed)."""
-    who = sorted(set(draw(st.lists(addresses, min_size=1, max_size=b.MAX_SHARES))))
+    """1..32 distinct records, ascending, whose bp sum to exactly 10,000 (zeros allowed)."""
+    who = sorted(set(draw(st.lists(record_ids, min_size=1, max_size=b.MAX_SHARES))))
     cuts = sorted(draw(st.lists(st.integers(0, FULL_BP), min_size=len(who) - 1, max_size=len(who) - 1)))
     bps = [hi - lo for lo, hi in zip([0, *cuts], [*cuts, FULL_BP], strict=True)]
     return [ReceiptShare(a, bp) for a, bp in zip(who, bps, strict=True)]
 
 
-any_shares = st.lists(st.builds(ReceiptShare, addresses, st.integers(0, 2**16 - 1)), max_size=b.MAX_SHARES)
+any_shares = st.lists(st.builds(ReceiptShare, record_ids, st.integers(0, 2**16 - 1)), max_size=b.MAX_SHARES)
 
 
 def ok_split(shares: list[ReceiptShare]) -> bool:
     """The rule, written independently of billing.txs."""
     if not shares:
         return True
-    keys = [s.contributor for s in shares]
+    keys = [s.record for s in shares]
     return (all(s.bp <= FULL_BP for s in shares) and sum(s.bp for s in shares) == FULL_BP
             and keys == sorted(set(keys)))
 
@@ -86,7 +85,7 @@ def setup() -> Sim:
     return sim
 
 
-A, B, C = bytes([3]) * 20, bytes([7]) * 20, bytes([9]) * 20
+A, B, C = bytes([3]) * 32, bytes([7]) * 32, bytes([9]) * 32  # record hashes
 
 
 def test_stored_receipt_keeps_digest_and_shares_and_shows_them(setup: Sim) -> None:
@@ -99,8 +98,7 @@ def test_stored_receipt_keeps_digest_and_shares_and_shows_them(setup: Sim) -> No
     assert two.attribution == bytes(32) and two.shares == []
     doc = one.to_json()
     assert doc["attribution"] == DIGEST.hex()
-    assert doc["shares"] == [{"contributor": encode_address(A), "bp": 2_500},
-                             {"contributor": encode_address(B), "bp": 7_500}]
+    assert doc["shares"] == [{"record": A.hex(), "bp": 2_500}, {"record": B.hex(), "bp": 7_500}]
 
 
 BAD = [
@@ -126,14 +124,15 @@ def test_receipts_file_reads_attribution_and_shares(tmp_path: Path) -> None:
     entry = {"id": r.id.hex(), "key_hash": K1.hex(), "model": "legal", "version": 1, "base_hash": r.base_hash.hex(),
              "adapter_hash": r.adapter_hash.hex(), "prompt_tokens": 600, "completion_tokens": 400,
              "citations": [], "attribution": DIGEST.hex(),
-             "shares": [{"contributor": encode_address(A), "bp": 10_000}]}
+             "shares": [{"record": A.hex(), "bp": 10_000}]}
     path = tmp_path / "r.json"
     path.write_text(json.dumps([entry]))
     assert read_receipts(path) == [r]
     del entry["attribution"], entry["shares"]
     path.write_text(json.dumps([entry]))
     assert read_receipts(path)[0].shares == [] and read_receipts(path)[0].attribution == bytes(32)
-    for bad in ([{"contributor": "nope", "bp": 1}], [{"contributor": encode_address(A), "bp": 10_001}], "x"):
+    for bad in ([{"record": "nope", "bp": 1}], [{"record": "ab" * 20, "bp": 1}], [{"record": A.hex(), "bp": 10_001}],
+                "x"):
         path.write_text(json.dumps([{**entry, "shares": bad}]))
         with pytest.raises(LedgerError) as exc:
             read_receipts(path)

@@ -93,7 +93,7 @@ def test_billing_embedded(home: Path, tmp_path: Path) -> None:
     assert "attribution" in run("billing", "receipt", "01" * 32).stdout
     attributed = json.loads(receipts_file(tmp_path / "a.json", key, (9, 1, 1)).read_text())
     attributed[0]["attribution"] = "cd" * 32  # a base-only call learnt from no Datanet: it pays no contributor
-    attributed[0]["shares"] = [{"contributor": acct["address"], "bp": 10_000}]
+    attributed[0]["shares"] = [{"record": "ef" * 32, "bp": 10_000}]
     (tmp_path / "a.json").write_text(json.dumps(attributed))
     fails("billing", "submit-receipts", str(tmp_path / "a.json"), "--from", "server", code="bad_billing_param")
 

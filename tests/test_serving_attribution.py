@@ -29,7 +29,6 @@ import uvicorn
 from ailedger.api.client import HttpClient
 from ailedger.api.server import run_server_in_thread
 from ailedger.core import errors
-from ailedger.core.address import encode_address
 from ailedger.core.errors import LedgerError
 from ailedger.factory.basemodel import load_base
 from ailedger.factory.train import adapter_hash
@@ -38,7 +37,6 @@ from ailedger.serving.attribution_store import AttributionStore
 from ailedger.serving.attribution_worker import AttributionWorker, Task
 from ailedger.serving.catalog import Catalog
 from ailedger.serving.stack import Stack, build_stack, served_base
-from tests.conftest import key
 from tests.test_cli import fails, home
 from tests.test_serving_api import PROMPT, make_stack, serving
 from tests.test_serving_billing import ledger, paid_server, settled
@@ -46,7 +44,7 @@ from tests.test_serving_lora import adapter_dirs, tiny_dir
 
 __all__ = ["adapter_dirs", "home", "ledger", "tiny_dir"]
 
-CONTRIBUTORS = tuple(sorted(key(70 + i).address for i in range(3)))
+RECORDS = tuple(sorted(hashlib.sha256(bytes([70 + i])).digest() for i in range(3)))  # record hashes paid
 
 
 def canonical(doc: dict[str, Any]) -> bytes:
@@ -60,7 +58,7 @@ def expected_shares(answer: Sequence[int]) -> list[tuple[bytes, int]]:
     order = sorted(range(3), key=lambda i: (-(votes[i] * 10_000 % len(answer)), i))
     for i in order[:10_000 - sum(floors)]:
         floors[i] += 1
-    return [(CONTRIBUTORS[i], bp) for i, bp in enumerate(floors) if bp]
+    return [(RECORDS[i], bp) for i, bp in enumerate(floors) if bp]
 
 
 class ShareByTokens:
@@ -84,7 +82,7 @@ class ShareByTokens:
         shares = expected_shares(answer_ids)
         record = {"method": "test-double", "model": f"{model}@{version}", "adapter_hash": adapter_hash,
                   "prompt_tokens": list(prompt_ids), "answer_tokens": list(answer_ids),
-                  "shares": [{"contributor": encode_address(a), "bp": bp} for a, bp in shares]}
+                  "shares": [{"record": a.hex(), "bp": bp} for a, bp in shares]}
         body = canonical(record)
         return Attributed(record, hashlib.sha256(body).digest(), body, tuple(shares))
 
@@ -94,7 +92,7 @@ def check_record(record: dict[str, Any], digest: str, tokenizer: Any, text: str)
     assert hashlib.sha256(canonical(record)).hexdigest() == digest
     answer = record["answer_tokens"]
     assert answer and tokenizer.decode(answer, skip_special_tokens=True).startswith(text)
-    assert record["shares"] == [{"contributor": encode_address(a), "bp": bp} for a, bp in expected_shares(answer)]
+    assert record["shares"] == [{"record": a.hex(), "bp": bp} for a, bp in expected_shares(answer)]
 
 
 # -- an open server (no ledger) ------------------------------------------------------------------------------
@@ -325,7 +323,7 @@ def test_receipts_carry_the_record_and_the_node_holds_it(paid: tuple[str, Stack,
         stored = stack.attribution.store.get(rid) if stack.attribution else None
         assert stored is not None and stored.ok and stored.body is not None and stored.record is not None
         assert receipt["status"] == "charged" and receipt["attribution"] == stored.digest
-        assert receipt["shares"] == [{"contributor": encode_address(a), "bp": bp}
+        assert receipt["shares"] == [{"record": a.hex(), "bp": bp}
                                      for a, bp in expected_shares(stored.record["answer_tokens"])]
         assert sum(s["bp"] for s in receipt["shares"]) == 10_000
         assert node.get_blob(stored.digest) == stored.body  # anyone can fetch the record by the receipt's hash

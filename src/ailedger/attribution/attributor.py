@@ -280,8 +280,13 @@ def record_hash(record: Mapping[str, Any]) -> bytes:
 
 
 def receipt_shares(record: Mapping[str, Any]) -> tuple[tuple[bytes, int], ...]:
-    """The record's contributor shares as a receipt carries them: (address, bp), ascending by address."""
-    return tuple(sorted((decode_address(s["contributor"]), int(s["bp"])) for s in record.get("shares", [])))
+    """The paid records' shares as a receipt carries them: (record hash, bp), ascending by hash.
+
+    The ledger maps each record to its contributor and status when it settles the receipt, so these
+    are per record, not per contributor (docs/billing.md).
+    """
+    return tuple(sorted((bytes.fromhex(r["record"]), int(r["bp"])) for r in record.get("records", [])
+                        if r.get("paid") and int(r["bp"]) > 0))
 
 
 @dataclass(frozen=True)
@@ -323,6 +328,14 @@ def verify(record: Mapping[str, Any], attributor: Attributor) -> Verification:
                              "recomputed")
     if [(s["start"], s["end"], s["record_count"]) for s in again["spans"]] != stored_spans:
         diffs.append("the verbatim spans differ")
+    now_rows = {str(r["record"]): r for r in again["records"]}
+    for rec, row in stored_rows.items():  # the per-record basis points are what a receipt carries
+        a, b = int(row.get("bp", 0)), int(now_rows.get(rec, {}).get("bp", 0))
+        if abs(a - b) > BPS_TOLERANCE:
+            diffs.append(f"record {rec[:16]}…: {a} bp stored, {b} bp recomputed")
+    for rec, row in now_rows.items():
+        if int(row["bp"]) > BPS_TOLERANCE and rec not in stored_rows:
+            diffs.append(f"record {rec[:16]}… is paid {row['bp']} bp by the recomputation, the record omits it")
     now_shares = {str(s["contributor"]): int(s["bp"]) for s in again["shares"]}
     for who in sorted(set(now_shares) | set(stored_shares)):
         a, b = stored_shares.get(who, 0), now_shares.get(who, 0)

@@ -40,9 +40,14 @@ class KeyRef:
 
 @dataclass(frozen=True)
 class ReceiptShare:
-    """One contributor's part of the data pool's cut of a receipt's fee, in basis points of that cut."""
+    """One training record's part of the data pool's cut of a receipt's fee, in basis points of that cut.
 
-    contributor: bytes  # 20-byte address
+    Why records and not contributors: the ledger knows each record's contributor and status, so
+    settlement pays whoever contributed the record and can stop paying a record rejected or retracted
+    later; a provider cannot redirect a record's earnings to another address.
+    """
+
+    record: bytes  # 32-byte record hash, of the adapter's snapshot
     bp: int
 
 
@@ -61,7 +66,7 @@ class Receipt:
     citations: list[bytes] = field(default_factory=list)  # record hashes retrieval cited
     # SHA-256 of the answer's canonical attribution record (a blob on the node); zeros: no record
     attribution: bytes = NO_ATTRIBUTION
-    # who settlement pays the data pool to, by address ascending; empty, or summing to FULL_BP
+    # the records settlement pays the data pool to, by hash ascending; empty, or summing to FULL_BP
     shares: list[ReceiptShare] = field(default_factory=list)
 
 
@@ -73,7 +78,7 @@ class SubmitReceipts:
 AMOUNT_CODEC = Record(Amount, {"amount": AMOUNT})
 AUTHORIZE_KEY_CODEC = Record(AuthorizeKey, {"key_hash": B32, "provider": B20, "allowance": AMOUNT, "expires": U64})
 KEY_REF_CODEC = Record(KeyRef, {"key_hash": B32})
-SHARE_CODEC = Record(ReceiptShare, {"contributor": B20, "bp": U16})
+SHARE_CODEC = Record(ReceiptShare, {"record": B32, "bp": U16})
 SHARES_CODEC = ListOf(SHARE_CODEC, MAX_SHARES)
 RECEIPT_CODEC = Record(Receipt, {
     "id": B32, "key_hash": B32, "model": Text(MAX_MODEL), "version": U32, "base_hash": B32, "adapter_hash": B32,

@@ -126,7 +126,7 @@ class StoredReceipt:
                 "base_hash": self.base_hash.hex(), "adapter_hash": self.adapter_hash.hex(),
                 "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
                 "citations": [c.hex() for c in self.citations], "attribution": self.attribution.hex(),
-                "shares": [{"contributor": encode_address(x.contributor), "bp": x.bp} for x in self.shares],
+                "shares": [{"record": x.record.hex(), "bp": x.bp} for x in self.shares],
                 "caller": encode_address(self.caller) if self.caller != ZERO_ADDRESS else None,
                 "provider": encode_address(self.provider), "price": self.price, "fee": self.fee,
                 "charged": self.charged, "status": STATUS_NAMES[self.status], "height": self.height,

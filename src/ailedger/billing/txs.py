@@ -105,9 +105,9 @@ def apply_revoke_key(state: Journal, ctx: BlockContext, tx: Tx, p: KeyRef) -> No
 def check_attribution(i: int, r: Receipt) -> None:
     """A receipt's attribution fields are whole or absent: settlement pays the data pool by `shares`.
 
-    Why refuse the whole batch: shares that do not sum to the pool, or name a contributor twice,
-    would make settlement's exact split ambiguous; that is a bug of the provider's software, not a
-    call to account for. Ascending addresses make the list canonical (one split, one encoding).
+    Why refuse the whole batch: shares that do not sum to the pool, or name a record twice, would
+    make settlement's exact split ambiguous; that is a bug of the provider's software, not a call to
+    account for. Ascending record hashes make the list canonical (one split, one encoding).
     A base-only call (version 0) learnt from no Datanet, so it pays no contributor.
     """
     if r.version == 0 and (r.shares or r.attribution != NO_ATTRIBUTION):
@@ -119,8 +119,8 @@ def check_attribution(i: int, r: Receipt) -> None:
     for j, share in enumerate(r.shares):
         if share.bp > FULL_BP:
             raise _bad(f"receipt {i} share {j} is {share.bp} bp, above {FULL_BP}")
-        if j and share.contributor <= r.shares[j - 1].contributor:
-            raise _bad(f"receipt {i} share {j}: contributors must be unique and in ascending byte order")
+        if j and share.record <= r.shares[j - 1].record:
+            raise _bad(f"receipt {i} share {j}: records must be unique and in ascending byte order")
     total = sum(share.bp for share in r.shares)
     if total != FULL_BP:
         raise _bad(f"receipt {i} shares sum to {total} bp; they must sum to exactly {FULL_BP} (or be empty)")

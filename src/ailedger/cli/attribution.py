@@ -254,13 +254,11 @@ def show(ctx: typer.Context, receipt: ReceiptArg, server: ServerOpt = None, file
 def _ledger_checks(record: dict[str, Any], found: dict[str, Any] | None, published: str | None) -> list[str]:
     """What the ledger says against the record: the receipt's hash and shares, the adapter's root."""
     from ailedger.attribution.attributor import receipt_shares, record_hash
-    from ailedger.core.address import decode_address
-
     out = []
     if found is not None:
         if str(found.get("attribution")) != record_hash(record).hex():
             out.append("the receipt's attribution hash is not the record's")
-        on_ledger = tuple(sorted((decode_address(x["contributor"]), int(x["bp"])) for x in found.get("shares", [])))
+        on_ledger = tuple(sorted((bytes.fromhex(x["record"]), int(x["bp"])) for x in found.get("shares", [])))
         if on_ledger != receipt_shares(record):
             out.append("the receipt's shares are not the record's")
     if published is not None and published != record.get("bundle_root"):

@@ -204,22 +204,25 @@ def _count(entry: dict[str, Any], name: str, where: str) -> int:
 
 
 def _shares(entry: dict[str, Any], where: str) -> list[p.ReceiptShare]:
-    """`shares`: [{"contributor": "al1…", "bp": N}, …] as `billing receipt --json` prints them."""
+    """`shares`: [{"record": HEX, "bp": N}, …] as `billing receipt --json` prints them."""
     raw = entry.get("shares", [])
     if not isinstance(raw, list):
-        raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: shares must be a list of {{contributor, bp}}")
+        raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: shares must be a list of {{record, bp}}")
     out = []
     for j, share in enumerate(raw):
         bp = share.get("bp") if isinstance(share, dict) else None
-        contributor = share.get("contributor") if isinstance(share, dict) else None
-        if type(bp) is not int or not 0 <= bp <= p.FULL_BP or not isinstance(contributor, str):
-            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j} must be {{contributor: address, "
+        record = share.get("record") if isinstance(share, dict) else None
+        if type(bp) is not int or not 0 <= bp <= p.FULL_BP or not isinstance(record, str):
+            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j} must be {{record: 64 hex, "
                                                        f"bp: 0..{p.FULL_BP}}}")
         try:
-            out.append(p.ReceiptShare(decode_address(contributor), bp))
-        except LedgerError:
-            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j}: contributor is not an address "
-                                                       "(al1…)") from None
+            raw_hash = bytes.fromhex(record)
+        except ValueError:
+            raw_hash = b""
+        if len(raw_hash) != 32:
+            raise LedgerError(errors.BAD_RECEIPT_FILE, f"{where}: share {j}: record is not a 32-byte hash (64 "
+                                                       "hex)")
+        out.append(p.ReceiptShare(raw_hash, bp))
     return out
 
 

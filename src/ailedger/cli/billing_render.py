@@ -73,7 +73,7 @@ def _attribution(r: dict[str, Any]) -> str:
     if not any(ch != "0" for ch in digest):
         return "none"
     shares = r.get("shares") or []
-    paid = ", ".join(f"{s['contributor']} {s['bp'] / 100:.2f}%" for s in shares) or "no contributor earned"
+    paid = ", ".join(f"record {s['record'][:12]}… {s['bp'] / 100:.2f}%" for s in shares) or "no record earned"
     return f"{short(digest)} ({paid})"
 
 

@@ -23,7 +23,7 @@ from ailedger.billing.payloads import FULL_BP, MAX_SHARES
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 
-ADDRESS_BYTES = 20
+RECORD_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Attributed:
     record: dict[str, Any]  # the JSON attribution record (opaque to serving)
     digest: bytes  # SHA-256 of its canonical bytes (goes into the receipt's `attribution`)
     body: bytes  # its canonical bytes (stored here, posted to the node as a blob)
-    shares: tuple[tuple[bytes, int], ...]  # (contributor 20-byte address, bp), ascending; empty when nothing earned
+    shares: tuple[tuple[bytes, int], ...]  # (record 32-byte hash, bp), ascending; empty when nothing earned
 
 
 class AnswerAttribution(Protocol):
@@ -57,8 +57,8 @@ def check(found: Attributed) -> Attributed:
         raise wrong(f"{len(found.shares)} shares, more than a receipt carries ({MAX_SHARES})")
     last = b""
     for who, bp in found.shares:
-        if len(who) != ADDRESS_BYTES or who <= last or not 0 <= bp <= FULL_BP:
-            raise wrong("shares that are not unique 20-byte addresses in ascending order with 0..10000 bp")
+        if len(who) != RECORD_BYTES or who <= last or not 0 <= bp <= FULL_BP:
+            raise wrong("shares that are not unique 32-byte record hashes in ascending order with 0..10000 bp")
         last = who
     if found.shares and sum(bp for _, bp in found.shares) != FULL_BP:
         raise wrong(f"shares summing to {sum(bp for _, bp in found.shares)} bp, not {FULL_BP}")

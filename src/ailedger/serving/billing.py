@@ -14,7 +14,7 @@ each to be included. The ledger charges each receipt by its own rule (billing mo
 computes the same fee only to admit and to tell the caller.
 
 An answer of an adapter that this server attributes (attribution_worker.py) is queued unready: the
-batcher holds its receipt until `attach` brings the record's digest and contributor shares (or says
+batcher holds its receipt until `attach` brings the record's digest and per-record shares (or says
 there is none), and before it signs a batch it posts the batch's record bytes to the node's blob
 store, so anyone can fetch a receipt's record by its `attribution` hash. A receipt never waits
 forever: after `attribution_wait_s`, or when the server stops, it goes without attribution, and a
