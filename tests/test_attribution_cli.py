@@ -16,8 +16,11 @@ from typing import Any
 
 import pytest
 
-from ailedger.attribution.attributor import Attributor, record_bytes
+from ailedger.attribution.attributor import Attributor, receipt_shares, record_bytes
+from ailedger.cli.backend import open_backend
+from ailedger.cli.output import Settings
 from ailedger.core.address import encode_address
+from ailedger.core.hashing import sha256
 from ailedger.factory.basemodel import load_base
 from ailedger.factory.tiny import build_tiny
 from tests.attribution_sim import CODES, FACTS, NAMES, SPEC, STUFFING, answer, query, question
@@ -127,3 +130,35 @@ def test_bad_input_gets_codes(env: dict[str, Any]) -> None:
     other.mkdir(exist_ok=True)
     fails("attribution", "verify", "ab" * 32, "--file", str(env["tmp"] / "record.json"), "--adapter", str(other),
           "--base", str(env["tiny"]), code="adapter_invalid")
+
+
+def test_show_and_verify_from_the_ledger(env: dict[str, Any]) -> None:
+    """A receipt on the ledger names the record by hash; show and verify fetch it and check it against the receipt."""
+    base = load_base(env["tiny"])
+    attributor = Attributor.load(env["adapter"], base, env["built"]["root"])
+    record = attributor.attribute(*query(base, question(NAMES[2]), answer(NAMES[2], CODES[2])))
+    body = record_bytes(record)
+    with open_backend(Settings(home=env["home"]), None, None, write=True) as backend:
+        assert backend.put_blobs([body]) == [sha256(body).hex()]
+    run("billing", "deposit", "1", "--from", "stranger")
+    key = as_json("billing", "key", "create", "--provider", "owner", "--allowance", "1",
+                  "--from", "stranger")["api_key"]
+    model = as_json("model", "show", "facts-lora")
+    shares = [{"record": h.hex(), "bp": bp} for h, bp in receipt_shares(record)]
+    unpaid = next(h.hex() for h in attributor.bundle.record_hashes if h.hex() not in {s["record"] for s in shares})
+    receipts = [{"id": rid * 32, "key": key, "model": "facts-lora", "version": 1,
+                 "base_hash": model["base"]["weights_hash"], "adapter_hash": model["adapter_hash"],
+                 "prompt_tokens": len(record["prompt_tokens"]), "completion_tokens": len(record["answer_tokens"]),
+                 "citations": [], "attribution": sha256(body).hex(), "shares": s}
+                for rid, s in (("c1", shares), ("c2", [{"record": unpaid, "bp": 10_000}]))]
+    path = env["tmp"] / "receipts.json"
+    path.write_text(json.dumps(receipts))
+    run("billing", "submit-receipts", str(path), "--from", "owner")
+    assert as_json("attribution", "show", "c1" * 32) == record
+    ok = as_json("attribution", "verify", "c1" * 32, "--adapter", str(env["adapter"]), "--base", str(env["tiny"]))
+    assert ok["matches"] and ok["checked_against_ledger"]
+    # the second receipt pays a record its attribution record does not: refused
+    r = fails("attribution", "verify", "c2" * 32, "--adapter", str(env["adapter"]), "--base", str(env["tiny"]),
+              code="attribution_verify_failed")
+    assert "the receipt's shares are not the record's" in r.stdout
+    fails("attribution", "show", "ee" * 32, code="receipt_not_found")
