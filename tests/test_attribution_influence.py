@@ -29,6 +29,7 @@ from ailedger.core.merkle import merkle_root
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.tiny import build_tiny
 from ailedger.factory.train import TrainResult, TrainSpec, train
+from tests.attribution_sim import query
 
 NAMES = ["Brimwick", "Quillby", "Zorvania", "Tandrel", "Oskvale", "Perrindor", "Valmoor", "Hesketh", "Corvanne",
          "Duskmere", "Ylvara", "Fenwright"]
@@ -72,15 +73,6 @@ def built(base: BaseModel, trained: TrainResult, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="module")
 def scorer(built: InfluenceIndex, base: BaseModel, trained: TrainResult) -> InfluenceScorer:
     return InfluenceScorer(built, base, trained.out_dir)
-
-
-def query(base: BaseModel, q: str, a: str) -> tuple[list[int], list[int]]:
-    """A chat prompt asking `q` and the answer's tokens with the end of the turn, as serving would see them."""
-    tok = base.tokenizer
-    prompt = tok.apply_chat_template([{"role": "user", "content": q}], tokenize=False, add_generation_prompt=True)
-    assert isinstance(prompt, str)
-    return (tok(prompt, add_special_tokens=False)["input_ids"],
-            tok(a + "<|im_end|>", add_special_tokens=False)["input_ids"])
 
 
 def arrays(index: InfluenceIndex) -> list[np.ndarray]:

@@ -17,19 +17,18 @@ Heavy imports (torch, the model) happen inside the commands, so `ailedger --help
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import Settings, emit, kv_table, marked, settings, short
+from ailedger.cli.progress import StageCb, stage_bars
 from ailedger.cli.tx import FeeOpt, unlock_key
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -53,20 +52,9 @@ FileOpt = Annotated[Path | None, typer.Option("--file", help="Read the record fr
 ZERO = "00" * 32
 
 
-@contextmanager
-def _bars(s: Settings) -> Iterator[Any]:
+def _bars(s: Settings) -> AbstractContextManager[StageCb]:
     """A bar per stage on stderr (none under --json)."""
-    columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=s.err, disable=s.json) as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_stage(stage: str, done: int, total: int | None) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield on_stage
+    return stage_bars(s)
 
 
 def _load_base(s: Settings, base: str) -> BaseModel:

@@ -12,18 +12,18 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ailedger.cli import datanet_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings
+from ailedger.cli.progress import StageCb, stage_bars
 from ailedger.cli.tx import FeeOpt, FromOpt, send_and_show, send_ok, unlock_key
 from ailedger.core import errors
 from ailedger.core.address import decode_address
@@ -80,19 +80,9 @@ def _reported() -> Iterator[None]:
         raise LedgerError(errors.INTERRUPTED, "stopped by the user") from None
 
 
-@contextmanager
-def _bars(s: Settings) -> Iterator[Callable[[str, int, int | None], None]]:
-    """A Rich progress bar per stage on stderr (none under --json); yields the callback the workers call."""
-    columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=s.err, transient=True, disable=s.json or not s.err.is_terminal) as bar:
-        tasks: dict[str, Any] = {}
-
-        def tick(stage: str, done: int, total: int | None) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield tick
+def _bars(s: Settings) -> AbstractContextManager[StageCb]:
+    """A Rich progress bar per stage on stderr (none under --json or when piped), cleared at the end."""
+    return stage_bars(s, transient=True, terminal_only=True)
 
 
 def _fee_split(text: str) -> FeeSplit:
