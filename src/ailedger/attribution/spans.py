@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 from pydivsufsort import divsufsort
 
+from ailedger.chain.files import atomic_write
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
@@ -232,20 +232,13 @@ class SpanIndex:
 
     # ---- persistence -------------------------------------------------------------------------------
     def save(self, path: Path | str) -> None:
-        """Write the index as one file (atomically: a temporary file renamed into place)."""
-        out = Path(path)
-        tmp = out.with_name(out.name + ".partial")
+        """Write the index as one file (atomically: a temporary file renamed into place; I/O errors are
+        `file_unreadable`)."""
         body = _body(self.tokens, self.sa, self.offsets, self.record_ids, self.tokenizer)
-        try:
-            with open(tmp, "wb") as f:
-                f.write(MAGIC + self.root)
-                for part in body:
-                    f.write(part)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        with atomic_write(Path(path)) as f:
+            f.write(MAGIC + self.root)
+            for part in body:
+                f.write(part)
 
     @classmethod
     def load(cls, path: Path | str, snapshot_root: bytes | None = None, tokenizer: str | None = None,
