@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from ailedger.attribution import features as features_module
 from ailedger.attribution import projection as projection_module
@@ -26,7 +27,9 @@ from ailedger.attribution.projection import ParamShape, SparseProjection
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
+from ailedger.factory.adapters import validate_adapter
 from ailedger.factory.basemodel import BaseModel, load_base
+from ailedger.factory.data import Example, collate
 from ailedger.factory.tiny import build_tiny
 from ailedger.factory.train import TrainResult, TrainSpec, train
 from tests.attribution_sim import query
@@ -151,12 +154,13 @@ def test_interrupted_build_resumes_to_the_same_root(built: InfluenceIndex, base:
         InfluenceIndex.load(out)
     assert exc.value.code == errors.FILE_UNREADABLE
     parts = sorted((tmp_path / "influence.bin.parts").glob("*.part"))
-    assert len(parts) == 4  # chunks of 5 records: 5, 5, 3 for the first step, then 5 of the second
+    assert len(parts) == 4  # chunk by chunk (5, 5, 3 records), each at the 3 steps: records 0-4 at every step,
+    # then records 5-9 at the first step
     parts[1].write_bytes(parts[1].read_bytes()[:-10])  # a torn part is computed again, not trusted
     first = len(computed)
     resumed = build_index(trained.out_dir, base, RECORDS, HASHES, out, CFG)
-    # 12 records with text x 3 steps, less the 12 features of the 3 whole parts (records 0-4, 10-11 and 0-4)
-    assert len(computed) - first == 36 - 12
+    # 12 records with text x 3 steps, less the 15 features of the 3 whole parts (records 0-4 at each step)
+    assert len(computed) - first == 36 - 15
     assert resumed.root == built.root
     assert all(np.array_equal(a, b) for a, b in zip(arrays(resumed), arrays(built), strict=True))
     assert not (tmp_path / "influence.bin.parts").exists()
@@ -297,3 +301,20 @@ def test_top_layers_only_differentiates_the_last_blocks(base: BaseModel, trained
     firsts = sum(top(index, scorer.scores(*query(base, question(n), answer(n, c))), 1)[0][0] == HASHES[i]
                  for i, (n, c) in enumerate(zip(NAMES, CODES, strict=True)))
     assert firsts >= 0.8 * len(NAMES), firsts
+
+
+def test_split_gradient_is_exact_at_the_served_checkpoint(base: BaseModel, trained: TrainResult) -> None:
+    """With top_layers the bottom carries the served adapter: at its own checkpoint that is the plain gradient."""
+    info = validate_adapter(trained.out_dir, base.info)
+    grads = features_module.LoraGradients(base, info, optimizer_correction=False, top_layers=1)
+    last = features_module.adapter_checkpoints(info)[-1]
+    assert last.adapter_hash == info.adapter_hash and grads.cut == 1
+    grads.load(last)
+    e = features_module.training_examples(RECORDS[:1], base, info.card)[0]
+    assert e is not None
+    split = grads.gradient(e.ids, e.labels)
+    reused = grads.gradient(e.ids, e.labels, grads.bottom(e.ids))
+    grads.model(**collate([Example(e.ids, e.labels)], grads.pad)).loss.backward()  # the whole model at once
+    plain = torch.cat([p.grad.reshape(-1) for p in grads.params.values() if p.grad is not None])
+    assert split is not None and reused is not None and torch.equal(split, reused)
+    assert plain.shape == split.shape and torch.allclose(split, plain, rtol=1e-4, atol=1e-8)

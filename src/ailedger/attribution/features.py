@@ -24,10 +24,11 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -106,9 +107,15 @@ def _kept(name: str, top_layers: int, layers: int) -> bool:
 class LoraGradients:
     """A copy of the base carrying the adapter's LoRA layers, set to one checkpoint at a time.
 
-    With `top_layers` > 0 only the LoRA tensors of the last `top_layers` transformer blocks are
-    differentiated: the backward pass then stops at the lowest of them, which cuts the cost of a
-    gradient to about one forward pass plus that fraction of a backward pass (docs/attribution.md).
+    With `top_layers` > 0 only the LoRA tensors of the last `top_layers` transformer blocks (the
+    "top") are differentiated, at each checkpoint, and the blocks below them (the "bottom") always
+    carry the served adapter's own LoRA weights: the gradient is that of Top_c(Bottom(x)), the top
+    blocks as they were at checkpoint c on the representation the served adapter computes. Why: the
+    bottom's output then does not depend on the checkpoint, so one forward pass through it (no
+    gradient) serves every checkpoint, and each checkpoint costs only the top blocks' forward and
+    backward passes, with the output layer evaluated at the supervised positions only
+    (docs/attribution.md, "Differentiating only the top blocks"). At the last checkpoint, which is
+    the served adapter, this is the exact gradient of those tensors.
     """
 
     def __init__(self, base: BaseModel, adapter: AdapterInfo, optimizer_correction: bool = True,
@@ -131,6 +138,13 @@ class LoraGradients:
         for n, p in everything.items():  # autograd then stops below the lowest kept layer
             p.requires_grad_(n in self.params)
         self.all_shapes = {n: tuple(p.shape) for n, p in everything.items()}
+        layers = _layer_count(model)
+        self.cut = layers - top_layers if 0 < top_layers < layers else 0  # first top block; 0: every block
+        served = load_file(str(adapter.path / checkpoints.ADAPTER_FILE)) if self.cut else {}
+        self._bottom = {n: t for n, t in served.items() if n not in self.params}  # the served adapter's bottom
+        causal: Any = model.get_base_model()
+        self._decoder: Any = causal.get_decoder()
+        self._head: Any = causal.get_output_embeddings()
         self.shapes = [ParamShape(n, tuple(p.shape)) for n, p in self.params.items()]
         self.optimizer_correction = optimizer_correction
         pad = base.tokenizer.pad_token_id
@@ -145,7 +159,7 @@ class LoraGradients:
             shapes = {name: tuple(t.shape) for name, t in tensors.items()}
             if shapes != self.all_shapes:  # PEFT would skip what does not match, silently
                 raise ValueError("its LoRA tensors are not the adapter's")
-            set_peft_model_state_dict(self.model, tensors)
+            set_peft_model_state_dict(self.model, {**tensors, **self._bottom})
         except (OSError, RuntimeError, ValueError) as exc:
             raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}: {exc}") from exc
         if scale is None and self.optimizer_correction:
@@ -172,25 +186,66 @@ class LoraGradients:
             raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}/{OPTIMIZER_FILE}: {exc}") from exc
         return torch.cat([by_name[n].reshape(-1) for n in self.params])
 
-    def gradient(self, ids: Sequence[int], labels: Sequence[int]) -> torch.Tensor | None:
-        # (only the kept layers' LoRA tensors require grad, so the backward pass stops below them)
-        """The (corrected) gradient of one sequence's mean loss, flat in name order; None if no token is supervised."""
+    def bottom(self, ids: Sequence[int]) -> torch.Tensor | None:
+        """The bottom blocks' output for `ids` (1 x len x hidden), to reuse at every checkpoint; None with no split."""
+        if not self.cut:
+            return None
+        with torch.no_grad(), self._blocks(0, self.cut, final_norm=False):
+            out = self._decoder(input_ids=torch.tensor([list(ids)]), use_cache=False)
+        return cast(torch.Tensor, out.last_hidden_state)
+
+    @contextmanager
+    def _blocks(self, lo: int, hi: int, final_norm: bool) -> Iterator[None]:
+        """Run the decoder through blocks [lo, hi) only (and its final norm or not)."""
+        decoder = self._decoder
+        layers, norm, count = decoder.layers, decoder.norm, decoder.config.num_hidden_layers
+        decoder.layers = torch.nn.ModuleList(list(layers)[lo:hi])
+        decoder.config.num_hidden_layers = hi - lo
+        if not final_norm:
+            decoder.norm = torch.nn.Identity()
+        try:
+            yield
+        finally:
+            decoder.layers, decoder.norm, decoder.config.num_hidden_layers = layers, norm, count
+
+    def _top_loss(self, bottom: torch.Tensor, labels: Sequence[int]) -> torch.Tensor:
+        """The sequence's mean loss from the bottom's output: the top blocks, then logits at supervised positions."""
+        target = torch.tensor(list(labels)[1:])
+        where = (target != IGNORE).nonzero().squeeze(1)  # position t predicts token t + 1
+        with self._blocks(self.cut, len(self._decoder.layers), final_norm=True):
+            hidden = self._decoder(inputs_embeds=bottom, use_cache=False).last_hidden_state
+        logits = self._head(hidden[0, where])
+        return torch.nn.functional.cross_entropy(logits.float(), target[where])
+
+    def gradient(self, ids: Sequence[int], labels: Sequence[int],
+                 bottom: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The (corrected) gradient of one sequence's mean loss, flat in name order; None if no token is supervised.
+
+        Only the kept blocks' LoRA tensors require a gradient, so the backward pass stops below them;
+        with a split, `bottom` (from `bottom(ids)`) is reused when given.
+        """
         if not any(label != IGNORE for label in labels[1:]):
             return None
-        batch = collate([Example(list(ids), list(labels))], self.pad)
         for p in self.params.values():
             p.grad = None
         with torch.enable_grad():
-            self.model(**batch).loss.backward()
+            if self.cut:
+                below = bottom if bottom is not None else self.bottom(ids)
+                assert below is not None
+                loss: Any = self._top_loss(below, labels)
+                loss.backward()
+            else:
+                self.model(**collate([Example(list(ids), list(labels))], self.pad)).loss.backward()
         flat = torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros(p.numel())
                           for p in self.params.values()])
         for p in self.params.values():
             p.grad = None
         return flat * self._scale if self._scale is not None else flat
 
-    def features(self, projection: SparseProjection, ids: Sequence[int], labels: Sequence[int]) -> F32:
+    def features(self, projection: SparseProjection, ids: Sequence[int], labels: Sequence[int],
+                 bottom: torch.Tensor | None = None) -> F32:
         """The projected gradient (k numbers; zeros when nothing is supervised)."""
-        flat = self.gradient(ids, labels)
+        flat = self.gradient(ids, labels, bottom)
         if flat is None:
             return np.zeros(projection.k, np.float32)
         return projection.project(flat.detach().numpy())

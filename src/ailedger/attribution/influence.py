@@ -68,7 +68,7 @@ class InfluenceConfig:
     optimizer_correction: bool = True  # divide gradients by AdamW's sqrt(v_hat) + eps (TrackStar)
     dtype: str = "<f2"  # stored features: "<f2" or "<f4"
     chunk: int = 256  # records per part file while building
-    top_layers: int = 0  # differentiate only the LoRA tensors of the last N transformer blocks (0: all)
+    top_layers: int = 6  # differentiate only the LoRA tensors of the last N blocks (0, or N >= the depth: all)
 
     def validate(self) -> None:
         ok = {"k": 1 <= self.k <= 1 << 16 and self.k % self.nnz == 0, "nnz": 1 <= self.nnz <= 64,
@@ -110,20 +110,21 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
     total, done = len(records) * len(ckpts), 0
     tick("featurize", 0, total)
     try:
-        for c, ckpt in enumerate(ckpts):
-            loaded = False
-            for lo, rows in parts.chunks:
-                if parts.read(c, lo, rows) is None:
-                    if not loaded:
-                        grads.load(ckpt)
-                        loaded = True
-                    block = np.zeros((rows, cfg.k), np.float32)
-                    for i, e in enumerate(examples[lo:lo + rows]):
-                        if e is not None:
-                            block[i] = grads.features(projection, e.ids, e.labels)
-                    parts.write(c, lo, block)
+        for lo, rows in parts.chunks:  # chunk by chunk, so a chunk's bottom passes serve every checkpoint
+            todo = [c for c in range(len(ckpts)) if parts.read(c, lo, rows) is None]
+            chunk = examples[lo:lo + rows]
+            bottoms = [grads.bottom(e.ids) if e is not None and todo else None for e in chunk]
+            for c in todo:
+                grads.load(ckpts[c])
+                block = np.zeros((rows, cfg.k), np.float32)
+                for i, e in enumerate(chunk):
+                    if e is not None:
+                        block[i] = grads.features(projection, e.ids, e.labels, bottoms[i])
+                parts.write(c, lo, block)
                 done += rows
                 tick("featurize", done, total)
+            done += rows * (len(ckpts) - len(todo))
+            tick("featurize", done, total)
     except KeyboardInterrupt:
         raise LedgerError(errors.INTERRUPTED, f"{done} of {total} record features kept in {parts.root}; build "
                                               "again with the same settings to resume") from None
@@ -201,9 +202,10 @@ class InfluenceScorer:
             raise LedgerError(errors.EMPTY_ANSWER, f"{len(answer_ids)} answer tokens after {len(prompt_ids)} prompt "
                                                    "tokens")
         rows = []
+        bottom = self.grads.bottom(ids)  # the same for every checkpoint (None without a split)
         for ckpt, (tensors, scale) in zip(self.ckpts, self._states, strict=True):
             self.grads.load(ckpt, tensors, scale)
-            rows.append(self.grads.features(self.projection, ids, labels))
+            rows.append(self.grads.features(self.projection, ids, labels, bottom))
         return np.stack(rows)
 
     def scores(self, prompt_ids: Sequence[int], answer_ids: Sequence[int]) -> npt.NDArray[np.float64]:

@@ -77,8 +77,8 @@ def index(ctx: typer.Context, adapter: AdapterArg, base: BaseOpt = "smollm2",
                                                                          "4).")] = 2048,
           seed: Annotated[int, typer.Option("--seed", min=0, help="Projection seed.")] = 0,
           top_layers: Annotated[int, typer.Option("--top-layers", min=0, help="Differentiate only the LoRA tensors "
-                                                  "of the last N blocks (0: all); faster, see "
-                                                  "docs/attribution.md.")] = 0,
+                                                  "of the last N blocks (0: all); fewer is faster, see "
+                                                  "docs/attribution.md.")] = 6,
           publish: Annotated[bool, typer.Option("--publish", help="Record the bundle's root on the ledger for the "
                                                                   "adapter's version (needs --from, the owner).")]
           = False,
