@@ -6,7 +6,8 @@ expiring keys, unknown models, wrong hashes, duplicate ids, oversized batches), 
 withdrawals release and keys expire. After every block: the total supply (balances, stakes,
 Datanet escrow, prepaid balances, withdrawing buckets and billing escrow) is what it was; every
 receipt's charge is at most its fee; every key's spent is at most its allowance; the escrow is the
-sum of what receipts charged; each account's live-key count matches its keys. At the end an
+sum of what receipts charged, all of it settled in the block that stored it (the escrow is empty after
+every block); each account's live-key count matches its keys. At the end an
 independent replay gives the same state bit for bit. A balance that went negative would fail to
 pack into its u64 and surface as an unhandled exception.
 """
@@ -24,6 +25,7 @@ from ailedger.billing import payloads as b
 from ailedger.billing import views
 from ailedger.chain.state import State
 from ailedger.core.keys import KeyPair
+from ailedger.settlement import views as settlement
 from tests.billing_sim import CALLER, CALLER2, LEGAL2, POOR, PROVIDER, PROVIDER2, UNIT, kh, receipt, world
 from tests.datanet_sim import PROPOSER, RUNTIME, Sim
 from tests.models_sim import assert_replay_matches, h, total_supply
@@ -95,7 +97,7 @@ def check_invariants(state: State, height: int, total: int) -> None:
         assert r.status in (0, 1) or r.charged == r.fee == r.price == 0  # a rejection charges nothing
         assert (r.status == 0) == (r.status < 2 and r.charged == r.fee)
         charged += r.charged
-    assert views.escrowed(state) == charged
+    assert views.escrowed(state) == 0 and settlement.conservation(state)["settled"] == charged
     spent = 0
     for k in range(6):
         key = views.get_key(state, kh(k))

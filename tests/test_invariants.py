@@ -24,6 +24,7 @@ LAYER = {
     "market": 5,  # compute jobs, which train and serve models
     "billing": 5,  # prepaid balances, API keys, receipts priced by the model registry (never imports market)
     "agents": 6,
+    "settlement": 6,  # pays receipts (billing) by Datanet splits, record statuses, reputation and stakes
     # engines: serving loads what the factory trains; attribution reads both
     "factory": 7, "serving": 8, "attribution": 9,
     "modules": 10,
@@ -42,6 +43,9 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "market/views.py",
                  "billing/state.py", "billing/payloads.py", "billing/txs.py", "billing/rules.py", "billing/module.py",
                  "billing/views.py",
+                 "settlement/state.py", "settlement/apportion.py", "settlement/batch.py", "settlement/plan.py",
+                 "settlement/payout.py", "settlement/rules.py", "settlement/txs.py", "settlement/module.py",
+                 "settlement/reference.py", "settlement/views.py",
                  "attribution/shares.py"]  # what settlement recomputes: scores to basis points
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}

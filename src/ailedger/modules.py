@@ -14,11 +14,12 @@ from ailedger.datanet.module import DatanetModule
 from ailedger.market.module import MarketModule
 from ailedger.models.module import ModelsModule
 from ailedger.reputation.module import ReputationModule
+from ailedger.settlement.module import SettlementModule
 
 
 def default_modules() -> list[Module]:
     return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule(),
-            BillingModule()]
+            BillingModule(), SettlementModule()]
 
 
 def default_runtime() -> Runtime:

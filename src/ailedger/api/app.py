@@ -31,6 +31,7 @@ import ailedger
 from ailedger.api.billing import add_billing_routes
 from ailedger.api.datanets import add_datanet_routes
 from ailedger.api.models import add_model_routes
+from ailedger.api.settlement import add_settlement_routes
 from ailedger.chain.node import Node
 from ailedger.core import errors
 from ailedger.core.encoding import MAX_AMOUNT
@@ -271,6 +272,7 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     add_datanet_routes(app, node)
     add_model_routes(app, node)
     add_billing_routes(app, node)
+    add_settlement_routes(app, node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -220,6 +220,22 @@ class HttpClient:
     def billing_escrow(self) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/billing/escrow"))
 
+    # -- settlement (settlement/service.py) ----------------------------------------------------------
+
+    def settlement_earnings(self, address: str, datanet: str | None = None, model: str | None = None,
+                            from_height: int | None = None, to_height: int | None = None,
+                            limit: int = 100) -> dict[str, Any]:
+        query = {k: str(v) for k, v in {"datanet": datanet, "model": model, "from_height": from_height,
+                                         "to_height": to_height, "limit": limit}.items() if v is not None}
+        return dict(self._call("GET", f"/v1/settlement/earnings/{self._seg(address)}", params=query))
+
+    def settlement_line(self, address: str, height: int, limit: int = 100) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/settlement/earnings/{self._seg(address)}/lines/{int(height)}",
+                               params={"limit": str(limit)}))
+
+    def settlement_totals(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/settlement/totals"))
+
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ailedger.billing import views
-from ailedger.billing.state import ApiKey, BillingAccount
+from ailedger.billing.state import UNSETTLED_HEAD_KEY, ApiKey, BillingAccount, StoredReceipt, get_u64
 from ailedger.chain.node import Node
 from ailedger.chain.params import Reader
 from ailedger.core import errors
@@ -71,7 +71,12 @@ def receipt_json(state: Reader, height: int, id_hex: str) -> dict[str, Any]:
     receipt = views.get_receipt(state, parse_receipt_id(id_hex))
     if receipt is None:
         raise LedgerError(errors.RECEIPT_NOT_FOUND, id_hex)
-    return receipt.to_json()  # its "height" is the block that stored it
+    return _receipt_doc(state, receipt)  # its "height" is the block that stored it
+
+
+def _receipt_doc(state: Reader, receipt: StoredReceipt) -> dict[str, Any]:
+    """A receipt as shown: settled once settlement's head (`bil/uhead`) has passed its sequence number."""
+    return {**receipt.to_json(), "settled": receipt.seq < get_u64(state, UNSETTLED_HEAD_KEY)}
 
 
 def receipts_json(state: Reader, height: int, key_hash_hex: str | None = None, offset: int = 0,
@@ -86,7 +91,7 @@ def receipts_json(state: Reader, height: int, key_hash_hex: str | None = None, o
         total, found = views.receipt_count(state), views.receipts_in_order(state, offset, limit)
     end = offset + len(found)
     return {"height": height, "key_hash": None if key_hash_hex is None else key_hash_hex.lower(), "offset": offset,
-            "total": total, "receipts": [r.to_json() for r in found],
+            "total": total, "receipts": [_receipt_doc(state, r) for r in found],
             "next_offset": end if end < total else None}
 
 

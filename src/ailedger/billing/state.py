@@ -14,6 +14,10 @@ Layout (every key under `bil/`):
   bil/unsettled/<u64 seq>         -> the receipt id with sequence number seq, in ledger order
   bil/uhead                       -> first sequence number not yet settled (settlement walks from it)
   bil/escrow                      -> micro-units charged by receipts and not yet settled
+  bil/srn/<u64 height>            -> u32 number of settlement row blocks stored at that height
+  bil/sr/<u64 height>/<u32 n>     -> the n-th row block: the settlement columns of one submit_receipts
+                                     transaction's charged receipts (layout at `pack_settlement_rows`);
+                                     settlement reads them at the end of that block and deletes them
 
 Why two release queues by height: like accounts' unbonding, a withdrawal and a key's expiry must
 take effect by themselves at a known block, so end_block finds exactly what is due in one read.
@@ -183,6 +187,63 @@ def key_receipt_key(key_hash: bytes, n: int) -> bytes:
 
 def unsettled_key(seq: int) -> bytes:
     return b"bil/unsettled/" + _U64.pack(seq)
+
+
+def settlement_rows_count_key(height: int) -> bytes:
+    return b"bil/srn/" + _U64.pack(height)
+
+
+def settlement_rows_key(height: int, n: int) -> bytes:
+    return b"bil/sr/" + _U64.pack(height) + b"/" + _U32.pack(n)
+
+
+# -- settlement row blocks ------------------------------------------------------------------------
+# Why: settlement must settle a block of many receipts without one state read per receipt. Each
+# submit_receipts transaction therefore also writes the few columns settlement needs, packed as one
+# value, so end_block reads a block's receipts in one read per transaction and decodes them with NumPy.
+# Layout (little-endian, so NumPy reads the columns in place):
+#   header  '<IIIHH'  n_rows, n_shares, n_records, n_callers, n_models
+#   provider          20 bytes (the transaction's sender)
+#   models            n_models x (u8 len | name | u32 version)  (distinct model@version of this transaction)
+#   callers           n_callers x 20 bytes                      (distinct paying accounts)
+#   records           n_records x 32 bytes                      (distinct record hashes named by shares)
+#   rows              n_rows x '<QQHHB': seq, charged, caller index, model index, number of shares
+#   shares            n_shares x '<IH': record index, bp   (the rows' shares, in row order, as stored)
+# Only receipts with charged > 0 have a row: nothing else moves money.
+
+SR_HEADER = struct.Struct("<IIIHH")
+SR_ROW = struct.Struct("<QQHHB")
+SR_SHARE = struct.Struct("<IH")
+
+
+def pack_settlement_rows(provider: bytes, receipts: list[StoredReceipt]) -> bytes:
+    """The row block of one transaction's charged receipts (layout above)."""
+    models: dict[tuple[str, int], int] = {}
+    callers: dict[bytes, int] = {}
+    records: dict[bytes, int] = {}
+    rows = []
+    shares = []
+    for r in receipts:
+        m = models.setdefault((r.model, r.version), len(models))
+        c = callers.setdefault(r.caller, len(callers))
+        rows.append(SR_ROW.pack(r.seq, r.charged, c, m, len(r.shares)))
+        for x in r.shares:
+            shares.append(SR_SHARE.pack(records.setdefault(x.record, len(records)), x.bp))
+    head = SR_HEADER.pack(len(rows), len(shares), len(records), len(callers), len(models))
+    table = b"".join(bytes([len(name.encode())]) + name.encode() + _U32.pack(v) for name, v in models)
+    return b"".join([head, provider, table, *callers, *records, *rows, *shares])
+
+
+def append_settlement_rows(state: Journal, height: int, provider: bytes, receipts: list[StoredReceipt]) -> None:
+    """Store one transaction's row block for settlement at the end of this block (nothing if none charged)."""
+    charged = [r for r in receipts if r.charged > 0]
+    if not charged:
+        return
+    count_key = settlement_rows_count_key(height)
+    raw = state.get(count_key)
+    n = int(_U32.unpack(raw)[0]) if raw else 0
+    state.set(settlement_rows_key(height, n), pack_settlement_rows(provider, charged))
+    state.set(count_key, _U32.pack(n + 1))
 
 
 # -- typed get/put --------------------------------------------------------------------------------

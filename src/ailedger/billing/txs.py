@@ -14,6 +14,7 @@ from ailedger.billing.state import (
     ZERO_HASH,
     ApiKey,
     account_key_index_key,
+    append_settlement_rows,
     expiry_key,
     get_account,
     get_key,
@@ -145,5 +146,5 @@ def apply_submit_receipts(state: Journal, ctx: BlockContext, tx: Tx, p: SubmitRe
             raise LedgerError(errors.TOO_MANY_CITATIONS,
                               f"receipt {i} cites {len(r.citations)} > billing_max_citations {cites}")
         check_attribution(i, r)
-    for r in p.receipts:
-        rules.store_receipt(state, ctx, tx, r)
+    stored = [rules.store_receipt(state, ctx, tx, r) for r in p.receipts]
+    append_settlement_rows(state, ctx.height, tx.sender_address, stored)

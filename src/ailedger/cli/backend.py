@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ailedger.datanet.service import DatanetReads
     from ailedger.market.service import JobReads
     from ailedger.models.service import ModelReads
+    from ailedger.settlement.service import SettlementReads
 
 NODE_ENV = "AILEDGER_NODE"
 
@@ -55,6 +56,11 @@ class Backend(DatanetBackend, Protocol):
     def billing_receipts(self, key_hash_hex: str | None = None, offset: int = 0,
                          limit: int = 100) -> dict[str, Any]: ...
     def billing_escrow(self) -> dict[str, Any]: ...
+    def settlement_earnings(self, address: str, datanet: str | None = None, model: str | None = None,
+                            from_height: int | None = None, to_height: int | None = None,
+                            limit: int = 100) -> dict[str, Any]: ...
+    def settlement_line(self, address: str, height: int, limit: int = 100) -> dict[str, Any]: ...
+    def settlement_totals(self) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -80,6 +86,7 @@ class Embedded:
         self._models: ModelReads | None = None
         self._jobs: JobReads | None = None
         self._billing: BillingReads | None = None
+        self._settlement: SettlementReads | None = None
 
     @property
     def reads(self) -> DatanetReads:
@@ -207,6 +214,26 @@ class Embedded:
 
     def billing_escrow(self) -> dict[str, Any]:
         return self.billing_reads.escrow()
+
+    # Settlement: the functions the node's /v1/settlement routes call
+    @property
+    def settlement_reads(self) -> SettlementReads:
+        if self._settlement is None:
+            from ailedger.settlement.service import SettlementReads
+
+            self._settlement = SettlementReads(self.node)
+        return self._settlement
+
+    def settlement_earnings(self, address: str, datanet: str | None = None, model: str | None = None,
+                            from_height: int | None = None, to_height: int | None = None,
+                            limit: int = 100) -> dict[str, Any]:
+        return self.settlement_reads.earnings(address, datanet, model, from_height, to_height, limit)
+
+    def settlement_line(self, address: str, height: int, limit: int = 100) -> dict[str, Any]:
+        return self.settlement_reads.line(address, height, limit)
+
+    def settlement_totals(self) -> dict[str, Any]:
+        return self.settlement_reads.totals()
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

@@ -20,6 +20,7 @@ from ailedger.cli import (
     chain,
     datanet,
     demo,
+    earnings,
     job,
     keys,
     model,
@@ -76,6 +77,8 @@ app.command("status")(query.status_cmd)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("earnings")(earnings.earnings)
+app.command("withdraw")(earnings.withdraw)
 
 
 def main() -> None:

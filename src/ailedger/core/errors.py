@@ -450,3 +450,20 @@ ATTRIBUTION_ROOT_MISMATCH = register(1710, "attribution_root_mismatch",
                                      "The attribution bundle's root is not the one published on the ledger for this "
                                      "adapter; rebuild it with `ailedger attribution index ADAPTER` or publish its "
                                      "root.", 409)
+
+# Settlement (18xx): earnings, withdrawals, the settlement views
+INSUFFICIENT_EARNINGS = register(1800, "insufficient_earnings",
+                                 "Your earnings balance is smaller than that amount (vesting is not withdrawable); "
+                                 "see it with `ailedger earnings ADDR` and withdraw at most the balance, or --all.")
+SETTLEMENT_UNBALANCED = register(1801, "settlement_unbalanced",
+                                 "Settlement found that the micro-units paid out do not add up to the escrow settled; "
+                                 "this is a bug in the node's software: stop the node and report the detail.", 500)
+BAD_HEIGHT_RANGE = register(1802, "bad_height_range",
+                            "Give --from-height and --to-height as block heights with from <= to (either may be "
+                            "left out).")
+EARNINGS_LINE_NOT_FOUND = register(1803, "earnings_line_not_found",
+                                   "That address has no earnings line at that height; list its lines with "
+                                   "`ailedger earnings ADDR` and pick a height from them.", 404)
+NOTHING_TO_WITHDRAW = register(1804, "nothing_to_withdraw",
+                               "Your earnings balance is 0; earnings arrive as the blocks settle receipts that pay "
+                               "you (see `ailedger earnings ADDR`).")

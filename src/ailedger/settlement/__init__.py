@@ -1,0 +1,1 @@
+"""Settlement: every block's receipts split exactly between contributors, model owners, providers and validators."""
