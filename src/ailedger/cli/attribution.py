@@ -291,3 +291,13 @@ def verify_cmd(ctx: typer.Context, receipt: ReceiptArg,
     emit(s, out, render)
     if problems:
         raise LedgerError(errors.ATTRIBUTION_VERIFY_FAILED, "; ".join(problems[:3]))
+
+
+def _register_eval() -> None:
+    """`attribution eval FACTS.jsonl` (cli/attribution_eval.py): the whole loop on a user's facts file."""
+    from ailedger.cli.attribution_eval import eval_command
+
+    app.command("eval")(eval_command)
+
+
+_register_eval()
