@@ -21,7 +21,7 @@ import torch
 
 from ailedger.attribution import features as features_module
 from ailedger.attribution import projection as projection_module
-from ailedger.attribution.influence import InfluenceConfig, InfluenceScorer, build_index, top
+from ailedger.attribution.influence import InfluenceConfig, InfluenceScorer, build_index, finalize, top
 from ailedger.attribution.influence_index import InfluenceIndex
 from ailedger.attribution.projection import ParamShape, SparseProjection
 from ailedger.core import errors
@@ -318,3 +318,17 @@ def test_split_gradient_is_exact_at_the_served_checkpoint(base: BaseModel, train
     plain = torch.cat([p.grad.reshape(-1) for p in grads.params.values() if p.grad is not None])
     assert split is not None and reused is not None and torch.equal(split, reused)
     assert plain.shape == split.shape and torch.allclose(split, plain, rtol=1e-4, atol=1e-8)
+
+
+@pytest.mark.parametrize("n,k", [(40, 256), (300, 256)])
+def test_finalize_whitens_exactly_either_way(n: int, k: int) -> None:
+    """Fewer records than k: the eigenpairs come from the n x n Gram matrix; either way Psi = unit rows of Phi W."""
+    rng = np.random.default_rng(n)
+    phi = (rng.standard_normal((n, k)) * rng.random(k)).astype(np.float32)
+    part, damping = finalize(phi, 0.1)
+    gram = phi.astype(np.float64).T @ phi.astype(np.float64)
+    assert damping == pytest.approx(0.1 * np.trace(gram) / k)
+    values, vectors = np.linalg.eigh(gram)
+    want = phi.astype(np.float64) @ ((vectors * (values + damping) ** -0.5) @ vectors.T)
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    assert part.coef.shape[0] == min(n, k) and np.abs(np.asarray(part.features) - want).max() < 1e-6

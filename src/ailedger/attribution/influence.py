@@ -144,20 +144,26 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
 
 def finalize(phi: npt.NDArray[np.float32], damping_ratio: float) -> tuple[Part, float]:
     """One checkpoint's whitening (see `influence_index.Part`) and unit whitened features, in float64 inside."""
-    k = phi.shape[1]
-    gram = phi.astype(np.float64).T @ phi.astype(np.float64)
-    damping = damping_ratio * float(np.trace(gram)) / k
+    n, k = phi.shape
+    p64 = phi.astype(np.float64)
+    damping = damping_ratio * float(np.einsum("ij,ij->", p64, p64)) / k  # trace(Phi^T Phi) / k
     if damping == 0.0:  # no record has a gradient: every feature is zero
         return Part(0, 0.0, np.zeros((k, 0), np.float32), np.zeros(0, np.float32), np.zeros_like(phi)), 0.0
-    values, vectors = np.linalg.eigh(gram)
-    keep = values > NEGLIGIBLE * damping  # the rest change W by less than float32 can hold
-    coef = (values[keep] + damping) ** -0.5 - damping ** -0.5
-    exact = Part(0, damping, vectors[:, keep], coef, phi)
+    if n < k:  # the same eigenpairs from the n x n Gram matrix: Phi^T Phi v = e v for v = Phi^T u / sqrt(e)
+        values, small = np.linalg.eigh(p64 @ p64.T)
+        keep = values > NEGLIGIBLE * damping  # the rest change W by less than float32 can hold
+        values = values[keep]
+        vectors = (p64.T @ small[:, keep]) / np.sqrt(values)
+    else:
+        values, vectors = np.linalg.eigh(p64.T @ p64)
+        keep = values > NEGLIGIBLE * damping
+        values, vectors = values[keep], vectors[:, keep]
+    coef = (values + damping) ** -0.5 - damping ** -0.5
+    exact = Part(0, damping, vectors, coef, phi)
     white = exact.whiten(phi.astype(np.float64))
     norms = np.linalg.norm(white, axis=1, keepdims=True)
     unit = np.divide(white, norms, out=np.zeros_like(white), where=norms > 0)
-    return Part(0, damping, vectors[:, keep].astype(np.float32), coef.astype(np.float32),
-                unit.astype(np.float32)), damping
+    return Part(0, damping, vectors.astype(np.float32), coef.astype(np.float32), unit.astype(np.float32)), damping
 
 
 class InfluenceScorer:
