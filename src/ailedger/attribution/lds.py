@@ -72,7 +72,7 @@ class LdsConfig:
     batch_size: int = 4
     max_len: int = 96
     checkpoints: int = 2
-    k: int = 512
+    k: int = 2048  # the engine's default projection dimension, for both methods
     seed: int = 0
     trak: bool = True
     hidden: int = 64  # the tiny model's width and depth (factory.tiny)
