@@ -298,4 +298,4 @@ def print_table(r: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(bench.main(run, sys.argv))
+    sys.exit(bench.main(run, sys.argv[1:]))
