@@ -37,7 +37,7 @@ from ailedger.serving.attribution_store import AttributionStore
 from ailedger.serving.attribution_worker import AttributionWorker, Task
 from ailedger.serving.catalog import Catalog
 from ailedger.serving.stack import Stack, build_stack, served_base
-from tests.test_cli import fails, home
+from tests.test_cli import fails, home, run
 from tests.test_serving_api import PROMPT, make_stack, serving
 from tests.test_serving_billing import ledger, paid_server, settled
 from tests.test_serving_lora import adapter_dirs, tiny_dir
@@ -126,6 +126,16 @@ def test_asked_for_record_comes_with_the_answer_and_by_receipt_id(open_server: t
     assert got.json() == {"receipt_id": led["receipt_id"], "attribution": led["attribution"],
                           "digest": led["attribution_digest"], "model": "legal@1",
                           "adapter_hash": led["adapter_hash"]}
+
+
+def test_show_reads_a_record_from_the_server(open_server: tuple[str, Stack, Any], home: Path) -> None:
+    """`ailedger attribution show RECEIPT --server URL`: the record as stored; the server's error codes pass through."""
+    url = open_server[0]
+    led = post(url, "/v1/completions", {"model": "legal@1", "prompt": PROMPT, "max_tokens": 5, "temperature": 0,
+                                        "attribution": True}).json()["ailedger"]
+    shown = json.loads(run("--json", "attribution", "show", led["receipt_id"], "--server", url).stdout)
+    assert shown == led["attribution"]
+    fails("attribution", "show", "ab" * 32, "--server", url, code="attribution_not_found")
 
 
 def test_every_answer_of_a_covered_adapter_is_attributed_unasked(open_server: tuple[str, Stack, Any]) -> None:

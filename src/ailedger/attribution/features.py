@@ -134,11 +134,11 @@ class LoraGradients:
         if set(everything) != saved:
             odd = sorted(saved ^ set(everything))
             raise LedgerError(errors.ADAPTER_INVALID, f"{adapter.path}: LoRA tensors {odd} do not match the model's")
-        self.params = {n: p for n, p in everything.items() if _kept(n, top_layers, _layer_count(model))}
+        layers = _layer_count(model)
+        self.params = {n: p for n, p in everything.items() if _kept(n, top_layers, layers)}
         for n, p in everything.items():  # autograd then stops below the lowest kept layer
             p.requires_grad_(n in self.params)
         self.all_shapes = {n: tuple(p.shape) for n, p in everything.items()}
-        layers = _layer_count(model)
         self.cut = layers - top_layers if 0 < top_layers < layers else 0  # first top block; 0: every block
         served = load_file(str(adapter.path / checkpoints.ADAPTER_FILE)) if self.cut else {}
         self._bottom = {n: t for n, t in served.items() if n not in self.params}  # the served adapter's bottom

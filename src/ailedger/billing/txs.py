@@ -7,6 +7,8 @@ amount on both sides, so the total supply is conserved (docs/billing.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ailedger.billing import rules
 from ailedger.billing.payloads import FULL_BP, NO_ATTRIBUTION, Amount, AuthorizeKey, KeyRef, Receipt, SubmitReceipts
 from ailedger.billing.state import (
@@ -103,6 +105,21 @@ def apply_revoke_key(state: Journal, ctx: BlockContext, tx: Tx, p: KeyRef) -> No
         put_account(state, key.account, acct)
 
 
+def shares_fault(shares: Sequence[tuple[bytes, int]]) -> str | None:
+    """What is wrong with a receipt's (record, bp) split, or None: it is empty, or sums to exactly FULL_BP with no
+    share above it and the records unique and in ascending byte order. Serving checks its attribution engine's
+    output with the same rule before a receipt is built (serving/attribution_hook.py)."""
+    for j, (record, bp) in enumerate(shares):
+        if bp > FULL_BP:
+            return f"share {j} is {bp} bp, above {FULL_BP}"
+        if j and record <= shares[j - 1][0]:
+            return f"share {j}: records must be unique and in ascending byte order"
+    total = sum(bp for _, bp in shares)
+    if shares and total != FULL_BP:
+        return f"shares sum to {total} bp; they must sum to exactly {FULL_BP} (or be empty)"
+    return None
+
+
 def check_attribution(i: int, r: Receipt) -> None:
     """A receipt's attribution fields are whole or absent: settlement pays the data pool by `shares`.
 
@@ -117,14 +134,9 @@ def check_attribution(i: int, r: Receipt) -> None:
         return
     if r.attribution == NO_ATTRIBUTION:
         raise _bad(f"receipt {i} has shares but no attribution; send the record's digest with them")
-    for j, share in enumerate(r.shares):
-        if share.bp > FULL_BP:
-            raise _bad(f"receipt {i} share {j} is {share.bp} bp, above {FULL_BP}")
-        if j and share.record <= r.shares[j - 1].record:
-            raise _bad(f"receipt {i} share {j}: records must be unique and in ascending byte order")
-    total = sum(share.bp for share in r.shares)
-    if total != FULL_BP:
-        raise _bad(f"receipt {i} shares sum to {total} bp; they must sum to exactly {FULL_BP} (or be empty)")
+    fault = shares_fault([(share.record, share.bp) for share in r.shares])
+    if fault is not None:
+        raise _bad(f"receipt {i} {fault}")
 
 
 def apply_submit_receipts(state: Journal, ctx: BlockContext, tx: Tx, p: SubmitReceipts) -> None:

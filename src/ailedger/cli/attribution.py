@@ -17,7 +17,6 @@ Heavy imports (torch, the model) happen inside the commands, so `ailedger --help
 from __future__ import annotations
 
 import json
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +27,7 @@ from rich.table import Table
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import Settings, emit, kv_table, marked, settings, short
-from ailedger.cli.progress import StageCb, stage_bars
+from ailedger.cli.progress import stage_bars
 from ailedger.cli.tx import FeeOpt, unlock_key
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -52,15 +51,10 @@ FileOpt = Annotated[Path | None, typer.Option("--file", help="Read the record fr
 ZERO = "00" * 32
 
 
-def _bars(s: Settings) -> AbstractContextManager[StageCb]:
-    """A bar per stage on stderr (none under --json)."""
-    return stage_bars(s)
-
-
 def _load_base(s: Settings, base: str) -> BaseModel:
     from ailedger.factory.basemodel import load_base
 
-    with _bars(s) as tick:
+    with stage_bars(s) as tick:
         return load_base(base, progress=tick)
 
 
@@ -100,7 +94,7 @@ def index(ctx: typer.Context, adapter: AdapterArg, base: BaseOpt = "smollm2",
     key = unlock_key(s, sender, passphrase_file) if sender is not None else None
     loaded = _load_base(s, base)
     with open_backend(s, node, data_dir, write=key is not None) as backend:
-        with _bars(s) as tick:
+        with stage_bars(s) as tick:
             snap = adapter_snapshot(adapter, backend, tick)
             try:
                 bundle = build_bundle(adapter, loaded, snap.records, snap.hashes, snap.contributors,
@@ -142,16 +136,19 @@ def index(ctx: typer.Context, adapter: AdapterArg, base: BaseOpt = "smollm2",
 def _from_server(server: str, receipt: str) -> dict[str, Any]:
     import httpx
 
+    from ailedger.api.client import error_from_body
+
+    url = f"{server.rstrip('/')}/v1/attribution/{receipt}"
     try:
-        resp = httpx.get(f"{server.rstrip('/')}/v1/attribution/{receipt}", timeout=120.0)
+        resp = httpx.get(url, timeout=120.0)
     except httpx.HTTPError as exc:
         raise LedgerError(errors.NODE_UNREACHABLE, f"{server}: {exc}") from exc
-    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    if resp.status_code != 200:
-        err = body.get("error", {}) if isinstance(body, dict) else {}
-        code = errors.by_name(str(err.get("code"))) if err.get("code") else None
-        raise LedgerError(code or errors.ATTRIBUTION_NOT_FOUND, str(err.get("detail") or err.get("message")
-                                                                    or f"HTTP {resp.status_code}"))
+    try:
+        body = resp.json()
+    except ValueError:
+        body = None
+    if not resp.is_success or not isinstance(body, dict):
+        raise error_from_body(resp.status_code, body, url)  # the serving API's errors have the node's shape
     return dict(body["attribution"])
 
 

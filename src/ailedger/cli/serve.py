@@ -14,7 +14,7 @@ Adapters whose directory holds an attribution bundle (`attribution/manifest.json
 `ailedger attribution index`) get an attribution record for every answer (`--no-attribution` turns
 that off; `--attribution` insists on at least one bundle). Records are kept in an SQLite file
 (`--attribution-db`, default HOME/serving/attribution.sqlite) by receipt id; with billing each
-receipt carries its record's digest and contributor shares, and the record is posted to the node's
+receipt carries its record's digest and per-record shares, and the record is posted to the node's
 blob store first. The bundles are loaded before the engine's LoRA slots go into the base model,
 because the attribution engine takes its own copy of the base to compute gradients on.
 

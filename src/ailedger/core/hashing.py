@@ -8,6 +8,7 @@ never be confused with an inner node, nor a transaction with a block header.
 from __future__ import annotations
 
 import hashlib
+import json
 
 _sha256 = hashlib.sha256
 
@@ -34,6 +35,4 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 def canonical_json(doc: object) -> bytes:
     """The one canonical JSON form that hashes are taken over: sorted keys, no spaces, UTF-8 as is."""
-    import json
-
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -3,7 +3,7 @@
 Why a protocol: the attribution engine (`ailedger.attribution`, layer 9) sits above serving (layer 8),
 so serving may not import it. Serving only needs two questions answered — does this adapter have an
 attribution bundle, and what is the record of this answer — and treats the record as opaque JSON
-with its canonical bytes, their SHA-256 and the contributor shares the receipt carries. The CLI
+with its canonical bytes, their SHA-256 and the per-record shares the receipt carries. The CLI
 (`ailedger serve`) builds the real implementation and hands it in.
 
 `check` is serving's own guard on what an implementation returns: a record whose digest is not the
@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ailedger.billing.payloads import FULL_BP, MAX_SHARES
+from ailedger.billing.payloads import MAX_SHARES
+from ailedger.billing.txs import shares_fault
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 
@@ -55,11 +56,9 @@ def check(found: Attributed) -> Attributed:
         raise wrong("a digest that is not the SHA-256 of the record's bytes")
     if len(found.shares) > MAX_SHARES:
         raise wrong(f"{len(found.shares)} shares, more than a receipt carries ({MAX_SHARES})")
-    last = b""
-    for who, bp in found.shares:
-        if len(who) != RECORD_BYTES or who <= last or not 0 <= bp <= FULL_BP:
-            raise wrong("shares that are not unique 32-byte record hashes in ascending order with 0..10000 bp")
-        last = who
-    if found.shares and sum(bp for _, bp in found.shares) != FULL_BP:
-        raise wrong(f"shares summing to {sum(bp for _, bp in found.shares)} bp, not {FULL_BP}")
+    if any(len(record) != RECORD_BYTES or bp < 0 for record, bp in found.shares):  # what the wire format holds
+        raise wrong("shares that are not 32-byte record hashes with bp of 0 or more")
+    fault = shares_fault(found.shares)  # the ledger's own rule (billing.txs)
+    if fault is not None:
+        raise wrong(f"shares the ledger would refuse: {fault}")
     return found

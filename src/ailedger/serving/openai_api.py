@@ -24,7 +24,7 @@ building a snapshot's index the first time, run on a worker thread, never on the
 
 An answer of an adapter this server attributes (an `attribution` worker over an attribution hook)
 gets an attribution record, computed after generation on the worker's thread: the receipt waits for
-it and carries its digest and contributor shares. A request with `"attribution": true` waits too and
+it and carries its digest and per-record shares. A request with `"attribution": true` waits too and
 returns the record as `ailedger.attribution` (streaming: in the last chunk before [DONE]); asking for
 it on a model without a bundle is a 404 `attribution_missing` before any work. `GET
 /v1/attribution/{receipt_id}` returns a stored record later.

@@ -9,13 +9,14 @@ what the ledger stores; the blob store keeps the canonical bytes under it.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ailedger.core.hashing import canonical_json
+
 
 def canonical_record(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_json(obj)
 
 
 def record_hash(obj: Any) -> bytes:
