@@ -292,9 +292,9 @@ def test_real_process_errors_and_bench(tmp_path: Path) -> None:
     assert figures["name"] == "ledger"
 
 
-def test_demo_runs_to_completion(tmp_path: Path) -> None:
+def test_ledger_demo_runs_to_completion(tmp_path: Path) -> None:
     env = {"AILEDGER_KDF_COST": "test"}
-    p = _process(["--json", "demo", "--dir", str(tmp_path / "demo")], env, timeout=90)
+    p = _process(["--json", "demo", "--ledger", "--dir", str(tmp_path / "demo")], env, timeout=90)
     assert p.returncode == 0, p.stderr[-3000:]
     summary = json.loads(p.stdout)
     assert summary["verified"] and summary["refused"] == "insufficient_balance"
@@ -302,6 +302,6 @@ def test_demo_runs_to_completion(tmp_path: Path) -> None:
     assert "error[wrong_passphrase]" in p.stderr and "error[bad_proof]" in p.stderr
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "precious.txt").write_text("keep me")
-    p = _process(["demo", "--dir", str(tmp_path / "other")], env)
+    p = _process(["demo", "--ledger", "--dir", str(tmp_path / "other")], env)
     assert p.returncode == 2 and "error[bad_argument]" in p.stderr
     assert (tmp_path / "other" / "precious.txt").exists()

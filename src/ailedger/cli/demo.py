@@ -1,4 +1,6 @@
-"""`ailedger demo`: the whole ledger in under a minute, against a real node on a real socket.
+"""`ailedger demo --ledger`: the whole ledger in under a minute, against a real node on a real socket.
+
+(`ailedger demo` without --ledger is the payable-inference loop of `demo_loop.py`.)
 
 Keys -> genesis -> a node process -> transfers, stake, unstake over HTTP -> a block -> an account
 proof checked offline -> a refused transaction and its code -> unbonding released -> node stopped
@@ -99,10 +101,38 @@ def _await_url(proc: subprocess.Popen[str], lines: queue.Queue[str], log_path: P
 
 
 def demo(ctx: typer.Context,
-         directory: Annotated[Path, typer.Option("--dir", help="Working directory, wiped first.", file_okay=False)]
-         = Path(".demo"),
+         directory: Annotated[Path | None, typer.Option(
+             "--dir", help="Working directory (default ./.demo, or ./.demo-ledger with --ledger).", file_okay=False)]
+         = None,
+         fresh: Annotated[bool, typer.Option("--fresh", help="Wipe an earlier run in the directory first.")] = False,
+         resume: Annotated[bool, typer.Option("--continue", help="Go on with the earlier run in the directory "
+                                                                 "(from its first unfinished stage).")] = False,
+         ledger: Annotated[bool, typer.Option("--ledger", help="Only the ledger walk-through (keys, transfers, "
+                                                               "stake, a proof, a replay; a few seconds).")] = False,
+         base: Annotated[str, typer.Option("--base", help="`smollm2` (shipped) or a Hugging Face model "
+                                                          "directory.")] = "smollm2",
+         facts_per_owner: Annotated[int, typer.Option("--facts-per-owner", min=1, max=8, hidden=True)] = 4,
+         questions_per_owner: Annotated[int, typer.Option("--questions-per-owner", min=1, max=8, hidden=True)] = 2,
+         epochs: Annotated[int, typer.Option("--epochs", min=1, hidden=True)] = 8,
+         k: Annotated[int, typer.Option("--k", min=4, hidden=True)] = 2048,
+         max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, hidden=True)] = 40,
          block_interval: Annotated[float, typer.Option("--block-interval", help="Node block interval (s).")] = 0.2
          ) -> None:
+    """Payable inference end to end: a Datanet, a fine-tune, paid answers with attribution, settlement (minutes)."""
+    if ledger:
+        ledger_demo(ctx, directory or Path(".demo-ledger"), block_interval)
+        return
+    from ailedger.cli.demo_loop import DemoConfig, payable_demo
+
+    s = settings(ctx)
+    cfg = DemoConfig(base=base, facts_per_owner=facts_per_owner, questions_per_owner=questions_per_owner,
+                     epochs=epochs, k=k, max_tokens=max_tokens, block_interval=block_interval)
+    interactive = sys.stdin.isatty() and not s.json
+    summary = payable_demo(s, directory or Path(".demo"), cfg, fresh, resume, interactive)
+    emit(s, summary, lambda c: None)
+
+
+def ledger_demo(ctx: typer.Context, directory: Path, block_interval: float) -> None:
     """Walk through the ledger end to end with a real node (a few seconds)."""
     s = settings(ctx)
     c = s.err if s.json else s.out

@@ -178,17 +178,22 @@ def register_base(ctx: typer.Context, name: NameArg, sender: FromOpt,
     missing = [k for k, v in info.items() if v in (None, 0, "")]
     if missing:
         raise LedgerError(errors.BASE_HASHES_NEEDED, "missing " + ", ".join(missing))
-    wh, ch = _hash_opt(str(info["weights_hash"]), "--weights-hash"), _hash_opt(str(info["config_hash"]),
-                                                                              "--config-hash")
-    assert wh is not None and ch is not None
-    payload = p.REGISTER_BASE_CODEC.encode(p.RegisterBase(name, wh, ch, str(info["architecture"]),
-                                                          int(info["params_count"]), int(info["context_length"]),
-                                                          licence))
+    payload = register_base_payload(name, info, licence)
     key = unlock_key(s, sender, passphrase_file)
     with open_backend(s, node, data_dir, write=True) as backend:
         result = send_ok(backend, key, p.REGISTER_BASE, payload, fee)
         doc = backend.ledger_base(name)
     emit(s, {**doc, "tx": result}, lambda c: render.render_base(c, doc))
+
+
+def register_base_payload(name: str, info: dict[str, Any], licence: str) -> bytes:
+    """The register_base payload from `factory.basemodel.describe(...).to_json()`-shaped hashes and facts."""
+    wh, ch = _hash_opt(str(info["weights_hash"]), "--weights-hash"), _hash_opt(str(info["config_hash"]),
+                                                                              "--config-hash")
+    assert wh is not None and ch is not None
+    return p.REGISTER_BASE_CODEC.encode(p.RegisterBase(name, wh, ch, str(info["architecture"]),
+                                                       int(info["params_count"]), int(info["context_length"]),
+                                                       licence))
 
 
 @app.command("publish")
@@ -205,27 +210,34 @@ def publish(ctx: typer.Context, name: NameArg, sender: FromOpt,
             fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
             passphrase_file: PassphraseFile = None) -> None:
     """Publish an adapter with its provenance; the first publish of a name makes the sender its owner."""
+    s = settings(ctx)
+    amount = parse_units(price)
+    key = unlock_key(s, sender, passphrase_file)
+    with open_backend(s, node, data_dir, write=True) as backend:
+        doc = publish_adapter(backend, key, name, base, adapter_dir, datanet, version, amount, job, fee)
+    emit(s, doc, lambda c: render.render_model(c, doc))
+
+
+def publish_adapter(backend: Backend, key: KeyPair, name: str, base: str, adapter_dir: Path, datanet: str,
+                    version: int, price: int, job: str | None = None, fee: str | None = None) -> dict[str, Any]:
+    """Check the adapter directory's provenance against the ledger, store its card, publish it (price in
+    micro-units per 1,000 tokens); returns the new version as the ledger shows it, the transaction under "tx"."""
     from ailedger.market.service import parse_job_id
 
-    s = settings(ctx)
     if not name_ok(name):
         raise LedgerError(errors.BAD_MODEL_NAME, repr(name))
     job_id = parse_job_id(job) if job is not None else bytes(32)
-    amount = parse_units(price)
     adapter = read_adapter_dir(adapter_dir)
-    key = unlock_key(s, sender, passphrase_file)
-    with open_backend(s, node, data_dir, write=True) as backend:
-        check_provenance(backend, adapter, base, datanet, version)
-        _check_owner(backend, name, key.address_text)
-        if job is not None:
-            backend.job(job)  # job_not_found before anything is stored
-        payload = p.PUBLISH_ADAPTER_CODEC.encode(p.PublishAdapter(
-            name, base, bytes.fromhex(adapter.adapter_hash), datanet, version, bytes.fromhex(adapter.hyperparams_hash),
-            bytes.fromhex(adapter.card_hash), adapter.rank, amount, job_id))
-        backend.put_blobs([adapter.card_blob, adapter.hyperparams_blob])  # first: never a model without its card
-        result = send_ok(backend, key, p.PUBLISH_ADAPTER, payload, fee)
-        doc = backend.ledger_model(f"{name}@sha256:{adapter.adapter_hash}")
-    emit(s, {**doc, "tx": result}, lambda c: render.render_model(c, doc))
+    check_provenance(backend, adapter, base, datanet, version)
+    _check_owner(backend, name, key.address_text)
+    if job is not None:
+        backend.job(job)  # job_not_found before anything is stored
+    payload = p.PUBLISH_ADAPTER_CODEC.encode(p.PublishAdapter(
+        name, base, bytes.fromhex(adapter.adapter_hash), datanet, version, bytes.fromhex(adapter.hyperparams_hash),
+        bytes.fromhex(adapter.card_hash), adapter.rank, price, job_id))
+    backend.put_blobs([adapter.card_blob, adapter.hyperparams_blob])  # first: never a model without its card
+    result = send_ok(backend, key, p.PUBLISH_ADAPTER, payload, fee)
+    return {**backend.ledger_model(f"{name}@sha256:{adapter.adapter_hash}"), "tx": result}
 
 
 @app.command("show")

@@ -50,7 +50,7 @@ class LossOn(StrEnum):  # factory/data.py LOSS_ON
 
 
 @contextmanager
-def _bars(s: Settings) -> Iterator[tuple[StepCb, StageCb]]:
+def train_bars(s: Settings) -> Iterator[tuple[StepCb, StageCb]]:
     """One Rich display on stderr (none under --json): a bar per stage and the training bar with its loss."""
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), TimeRemainingColumn())
@@ -138,7 +138,7 @@ def train_cmd(ctx: typer.Context, sender: FromOpt,
     worker_key = unlock_key(s, worker, passphrase_file)
     say: Callable[[str], None] = (lambda line: None) if s.json else (lambda line: s.err.print(line, markup=False))
     try:
-        with open_backend(s, node, data_dir, write=True) as backend, _bars(s) as (on_step, on_stage):
+        with open_backend(s, node, data_dir, write=True) as backend, train_bars(s) as (on_step, on_stage):
             result = run_training_job(backend, poster_key, worker_key, spec, out, amount, deadline, on_step=on_step,
                                       on_event=say, on_stage=on_stage, fee=fee_units)
     except KeyboardInterrupt:

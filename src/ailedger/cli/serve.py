@@ -110,7 +110,7 @@ def serve(ctx: typer.Context,
                 billing = LedgerBilling(backend, signer, batch_size=receipt_batch)
         else:
             catalog = Catalog.from_directory(served, adapters)
-        worker = _attribution_worker(loaded, catalog, attribution, attribution_db or s.home / "serving" /
+        worker = attribution_worker(loaded, catalog, attribution, attribution_db or s.home / "serving" /
                                      "attribution.sqlite", progress)
         stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes, billing=billing,
                             attribution=worker)
@@ -124,7 +124,7 @@ def serve(ctx: typer.Context,
             sock.close()
 
 
-def _attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, db: Path,
+def attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, db: Path,
                         progress: Callable[[str, int, int | None], None]) -> AttributionWorker | None:
     """The worker over every served adapter with a bundle; None when attribution is off or nothing has one.
 
@@ -137,7 +137,9 @@ def _attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, 
 
     if wanted is False:
         return None
-    bundled = {a: a.path for a in catalog.served() if a.path is not None and (a.path / BUNDLE_DIR / MANIFEST).is_file()}
+    # keyed by (name, version): a served adapter holds its ledger provenance, a dict, so it is not hashable
+    bundled = {(a.name, a.version): a for a in catalog.served()
+               if a.path is not None and (a.path / BUNDLE_DIR / MANIFEST).is_file()}
     if not bundled:
         if wanted:
             raise LedgerError(errors.ATTRIBUTION_MISSING, "--attribution: no served adapter has "
@@ -146,9 +148,8 @@ def _attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, 
     from ailedger.attribution.attributor import ServingAttribution
 
     progress("attribution bundles", 0, len(bundled))
-    hook = ServingAttribution.from_dirs({(a.name, a.version): path for a, path in bundled.items()}, base,
-                                        roots={(a.name, a.version): a.provenance.get("attribution_root")
-                                               for a in bundled})
+    hook = ServingAttribution.from_dirs({ref: a.path for ref, a in bundled.items() if a.path is not None}, base,
+                                        roots={ref: a.provenance.get("attribution_root") for ref, a in bundled.items()})
     progress("attribution bundles", len(bundled), len(bundled))
     return AttributionWorker(hook, AttributionStore(db))
 

@@ -36,5 +36,8 @@ def parse_units(text: str) -> int:
 
 
 def format_units(micro: int) -> str:
+    """Micro-units as units with up to six decimals; a negative amount (a change, a loss) keeps its sign."""
+    if micro < 0:
+        return "-" + format_units(-micro)
     whole, frac = divmod(micro, MICRO)
     return f"{whole}.{frac:06d}".rstrip("0").rstrip(".") if frac else str(whole)
