@@ -9,6 +9,7 @@ from ailedger.chain.state import State
 from ailedger.core import errors
 from ailedger.core.keys import KeyPair
 from ailedger.datanet import payloads as d
+from ailedger.governance import views as governance
 from ailedger.market import views as jobs
 from ailedger.models import payloads as m
 from ailedger.settlement import views as settlement
@@ -48,8 +49,9 @@ def datanet_with_versions(sim: Sim, owner: KeyPair, validator: KeyPair, contribu
 def total_supply(state: State) -> int:
     """datanet_sim.supply (balances, stakes, unbonding, record escrow, pools) plus what jobs escrow, plus
     billing's holdings (prepaid balances, withdrawing buckets, the escrow of unsettled fees), plus
-    settlement's (earnings balances and vesting)."""
-    return supply(state) + jobs.escrowed(state) + billing.holdings(state) + settlement.holdings(state)
+    settlement's (earnings balances and vesting), plus governance's (the treasury and held deposits)."""
+    return (supply(state) + jobs.escrowed(state) + billing.holdings(state) + settlement.holdings(state)
+            + governance.holdings(state))
 
 
 def assert_fails_cleanly(sim: Sim, sender: KeyPair, tx_type: int, payload: Any, code: str) -> None:

@@ -25,6 +25,7 @@ LAYER = {
     "billing": 5,  # prepaid balances, API keys, receipts priced by the model registry (never imports market)
     "agents": 6,
     "settlement": 6,  # pays receipts (billing) by Datanet splits, record statuses, reputation and stakes
+    "governance": 6,  # proposals and votes over every module's parameters (through the registry, not imports)
     # engines: serving loads what the factory trains; attribution reads both
     "factory": 7, "serving": 8, "attribution": 9,
     "modules": 10,
@@ -46,6 +47,8 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "settlement/state.py", "settlement/apportion.py", "settlement/batch.py", "settlement/plan.py",
                  "settlement/payout.py", "settlement/rules.py", "settlement/txs.py", "settlement/module.py",
                  "settlement/reference.py", "settlement/views.py",
+                 "governance/payloads.py", "governance/state.py", "governance/tally.py", "governance/rules.py",
+                 "governance/txs.py", "governance/lifecycle.py", "governance/module.py", "governance/views.py",
                  "attribution/shares.py"]  # what settlement recomputes: scores to basis points
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}

@@ -11,6 +11,7 @@ from ailedger.chain.accounts import AccountsModule
 from ailedger.chain.module import Module
 from ailedger.chain.runtime import Runtime
 from ailedger.datanet.module import DatanetModule
+from ailedger.governance.module import GovernanceModule
 from ailedger.market.module import MarketModule
 from ailedger.models.module import ModelsModule
 from ailedger.reputation.module import ReputationModule
@@ -19,7 +20,7 @@ from ailedger.settlement.module import SettlementModule
 
 def default_modules() -> list[Module]:
     return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule(),
-            BillingModule(), SettlementModule()]
+            BillingModule(), SettlementModule(), GovernanceModule()]
 
 
 def default_runtime() -> Runtime:

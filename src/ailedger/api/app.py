@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import ailedger
 from ailedger.api.billing import add_billing_routes
 from ailedger.api.datanets import add_datanet_routes
+from ailedger.api.governance import add_governance_routes
 from ailedger.api.models import add_model_routes
 from ailedger.api.settlement import add_settlement_routes
 from ailedger.chain.node import Node
@@ -221,6 +222,11 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     def params() -> JSONResponse:
         return _ok(node.params())
 
+    @app.get("/v1/params/{name}/history")
+    def param_history(name: str, offset: int = 0, limit: int = 100) -> JSONResponse:
+        """A parameter now, and each change governance made to it (height, old, new, proposal)."""
+        return _ok(node.param_history(name, offset, limit))
+
     @app.post("/v1/txs")
     def submit(body: SubmitBody) -> JSONResponse:
         """One transaction answers 202 {"tx_id", "status"}; a batch answers 200 {"results": [...]},
@@ -273,6 +279,7 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     add_model_routes(app, node)
     add_billing_routes(app, node)
     add_settlement_routes(app, node)
+    add_governance_routes(app, node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -87,6 +87,10 @@ class HttpClient:
     def params(self) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/params"))
 
+    def param_history(self, name: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/params/{self._seg(name)}/history",
+                               params={"offset": str(offset), "limit": str(limit)}))
+
     def submit(self, raw: bytes) -> dict[str, Any]:
         """Send one transaction; returns {"tx_id", "status": "pending"} once the node has it on disk."""
         return dict(self._call("POST", "/v1/txs", body={"tx": bytes(raw).hex()}))
@@ -235,6 +239,18 @@ class HttpClient:
 
     def settlement_totals(self) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/settlement/totals"))
+
+    # -- governance (governance/service.py) ----------------------------------------------------------
+
+    def gov_proposals(self, status: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        query = {k: str(v) for k, v in {"status": status, "offset": offset, "limit": limit}.items() if v is not None}
+        return dict(self._call("GET", "/v1/gov/proposals", params=query))
+
+    def gov_proposal(self, pid: int, voter: str | None = None) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/gov/proposals/{int(pid)}", params={"voter": voter} if voter else None))
+
+    def gov_treasury(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/gov/treasury"))
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ailedger.chain.params import ParamSpec
+from ailedger.chain.params import ParamRegistry, ParamSpec
 from ailedger.core.encoding import Codec
 
 if TYPE_CHECKING:
@@ -52,6 +52,10 @@ class Module:
     number: int
     tx_types: list[TxType] = field(default_factory=list)
     params: list[ParamSpec] = field(default_factory=list)
+
+    def bind(self, registry: ParamRegistry) -> None:
+        """Receive the runtime's whole parameter registry (every module's specs) once it is assembled;
+        only governance needs it, to check proposed changes against the bounds of any module."""
 
     def init_genesis(self, state: Journal, genesis: Genesis) -> None:
         """Write this module's initial state from the genesis document."""

@@ -197,10 +197,14 @@ class Node:
         return out
 
     def params(self) -> dict[str, Any]:
+        registry = self.runtime.params
         with self.lock:
-            values = self.runtime.params.all(self.state)
-        return {name: {"value": v, "unit": self.runtime.params.specs[name].unit,
-                       "doc": self.runtime.params.specs[name].doc} for name, v in values.items()}
+            return {name: registry.doc(self.state, name) for name in sorted(registry.specs)}
+
+    def param_history(self, name: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        with self.lock:
+            return {"height": self.store.height(),
+                    **self.runtime.params.history_doc(self.state, name, offset, limit)}
 
     # -- blobs -----------------------------------------------------------------------------------
 

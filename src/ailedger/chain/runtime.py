@@ -70,6 +70,8 @@ class Runtime:
                 self.tx_types[t.id] = t
             for spec in m.params:
                 self.params.add(spec)
+        for m in self.modules:
+            m.bind(self.params)
 
     # -- genesis ---------------------------------------------------------------------------------
 

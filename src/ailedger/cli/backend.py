@@ -24,6 +24,7 @@ from ailedger.datanet.remote import DatanetBackend
 if TYPE_CHECKING:
     from ailedger.billing.service import BillingReads
     from ailedger.datanet.service import DatanetReads
+    from ailedger.governance.service import GovReads
     from ailedger.market.service import JobReads
     from ailedger.models.service import ModelReads
     from ailedger.settlement.service import SettlementReads
@@ -61,6 +62,10 @@ class Backend(DatanetBackend, Protocol):
                             limit: int = 100) -> dict[str, Any]: ...
     def settlement_line(self, address: str, height: int, limit: int = 100) -> dict[str, Any]: ...
     def settlement_totals(self) -> dict[str, Any]: ...
+    def param_history(self, name: str, offset: int = 0, limit: int = 100) -> dict[str, Any]: ...
+    def gov_proposals(self, status: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]: ...
+    def gov_proposal(self, pid: int, voter: str | None = None) -> dict[str, Any]: ...
+    def gov_treasury(self) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -87,6 +92,7 @@ class Embedded:
         self._jobs: JobReads | None = None
         self._billing: BillingReads | None = None
         self._settlement: SettlementReads | None = None
+        self._gov: GovReads | None = None
 
     @property
     def reads(self) -> DatanetReads:
@@ -116,6 +122,9 @@ class Embedded:
 
     def params(self) -> dict[str, Any]:
         return self.node.params()
+
+    def param_history(self, name: str, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self.node.param_history(name, offset, limit)
 
     def submit(self, raw: bytes) -> dict[str, Any]:
         return self.node.submit(raw)
@@ -234,6 +243,24 @@ class Embedded:
 
     def settlement_totals(self) -> dict[str, Any]:
         return self.settlement_reads.totals()
+
+    # Governance: the functions the node's /v1/gov routes call
+    @property
+    def gov_reads(self) -> GovReads:
+        if self._gov is None:
+            from ailedger.governance.service import GovReads
+
+            self._gov = GovReads(self.node)
+        return self._gov
+
+    def gov_proposals(self, status: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+        return self.gov_reads.proposals(status, offset, limit)
+
+    def gov_proposal(self, pid: int, voter: str | None = None) -> dict[str, Any]:
+        return self.gov_reads.proposal(pid, voter)
+
+    def gov_treasury(self) -> dict[str, Any]:
+        return self.gov_reads.treasury()
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

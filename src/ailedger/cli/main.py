@@ -21,6 +21,7 @@ from ailedger.cli import (
     datanet,
     demo,
     earnings,
+    gov,
     job,
     keys,
     model,
@@ -69,6 +70,7 @@ app.add_typer(model.app, name="model")
 app.add_typer(job.app, name="job")
 app.add_typer(billing.app, name="billing")
 app.add_typer(attribution.app, name="attribution")
+app.add_typer(gov.app, name="gov")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ailedger.chain.proofs import verify_account_proof, verify_receipt_proof
+from ailedger.cli import gov_render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
 from ailedger.cli.keys import key_dir, read_text
 from ailedger.cli.output import emit, kv_table, marked, ok_mark, settings, short, units
@@ -105,21 +106,27 @@ def block_show(ctx: typer.Context,
     emit(s, b, lambda c: render_block(c, b))
 
 
-def params_cmd(ctx: typer.Context, node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Show every ledger parameter in force, with its unit and meaning."""
+def params_cmd(ctx: typer.Context,
+               name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="One parameter only.")] = None,
+               history: Annotated[bool, typer.Option(
+                   "--history", help="With NAME: every change governance made to it (height, old, new, proposal).")]
+               = False,
+               node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Show every ledger parameter in force (value, bounds, unit, meaning, changes), or one with its history."""
     s = settings(ctx)
+    if history and name is None:
+        raise LedgerError(errors.BAD_ARGUMENT, "--history needs a parameter NAME")
     with open_backend(s, node, data_dir) as backend:
+        if name is not None and history:
+            doc = backend.param_history(name)
+            emit(s, doc, lambda c: gov_render.render_param_history(c, doc))
+            return
         p = backend.params()
-
-    def render(c: Console) -> None:
-        table = Table(title="parameters", title_justify="left")
-        for col in ("name", "value", "unit", "meaning"):
-            table.add_column(col)
-        for name, v in p.items():
-            table.add_row(name, str(v["value"]), v["unit"], v["doc"])
-        c.print(table)
-
-    emit(s, p, render)
+    if name is not None:
+        if name not in p:
+            raise LedgerError(errors.BAD_PARAM, f"unknown parameter {name!r}")
+        p = {name: p[name]}
+    emit(s, p, lambda c: gov_render.render_params(c, p))
 
 
 def status_cmd(ctx: typer.Context, node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:

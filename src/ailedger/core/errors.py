@@ -467,3 +467,42 @@ EARNINGS_LINE_NOT_FOUND = register(1803, "earnings_line_not_found",
 NOTHING_TO_WITHDRAW = register(1804, "nothing_to_withdraw",
                                "Your earnings balance is 0; earnings arrive as the blocks settle receipts that pay "
                                "you (see `ailedger earnings ADDR`).")
+
+# Governance (19xx): proposals, deposits, votes, the treasury, parameter history
+GOV_BAD_PROPOSAL = register(1900, "gov_bad_proposal",
+                            "The proposal is malformed for its kind (a title; param_change: one or more distinct "
+                            "NAME=VALUE changes; text: nothing else; treasury_spend: a recipient and an amount); fix "
+                            "the named field.")
+GOV_UNKNOWN_PARAM = register(1901, "gov_unknown_param",
+                             "No ledger parameter has that name; list them with `ailedger params`.", 404)
+GOV_PARAM_OUT_OF_BOUNDS = register(1902, "gov_param_out_of_bounds",
+                                   "The value is outside the parameter's bounds; `ailedger params` shows each "
+                                   "parameter's minimum and maximum.")
+GOV_PARAM_TYPE = register(1903, "gov_param_type",
+                          "Every parameter is a whole number (u64) in its own unit (basis points, micro-units, "
+                          "blocks); give the value as plain digits, e.g. 2500.")
+GOV_DEPOSIT_TOO_LOW = register(1904, "gov_deposit_too_low",
+                               "A proposal must come with at least `gov_min_initial_deposit_bps` of "
+                               "`gov_min_deposit` from its proposer; raise --deposit.")
+GOV_PROPOSAL_NOT_FOUND = register(1905, "gov_proposal_not_found",
+                                  "No proposal has that id; list them with `ailedger gov list`.", 404)
+GOV_NOT_IN_DEPOSIT = register(1906, "gov_not_in_deposit_period",
+                              "Deposits are taken only while a proposal is in its deposit period; see its status "
+                              "with `ailedger gov show ID`.", 409)
+GOV_NOT_IN_VOTING = register(1907, "gov_not_in_voting",
+                             "The proposal is not open for voting yet (its deposit period has not reached "
+                             "`gov_min_deposit`); deposit to it, or wait until it opens.", 409)
+GOV_VOTING_CLOSED = register(1908, "gov_voting_closed",
+                             "The proposal's voting period is over, so no vote can be cast or changed; see its "
+                             "outcome with `ailedger gov show ID`.", 409)
+GOV_NO_VOTING_POWER = register(1909, "gov_no_voting_power",
+                               "You had no bonded stake at the block this proposal's voting opened, so your vote "
+                               "would weigh nothing; stake bonded later counts only for later proposals.")
+GOV_BAD_OPTION = register(1910, "gov_bad_option", "Vote yes, no, abstain or veto.")
+GOV_TREASURY_INSUFFICIENT = register(1911, "gov_treasury_insufficient",
+                                     "The treasury holds less than the amount; see it with `ailedger gov treasury` and "
+                                     "ask for at most that.")
+GOV_PARAM_ORDER = register(1912, "gov_param_order",
+                           "The change would put a minimum above its maximum (say datanet_min_window_blocks above "
+                           "datanet_max_window_blocks); change both together in one proposal, or pick a value on the "
+                           "right side of the other.")

@@ -63,12 +63,12 @@ def add_to_pool(state: Journal, name: str, amount: int) -> None:
         put_amount(state, pool_key(name), get_amount(state, pool_key(name)) + amount)
 
 
-def slash(state: Journal, address: bytes, amount: int) -> int:
+def slash(state: Journal, height: int, address: bytes, amount: int) -> int:
     """Take up to `amount` from the bonded stake of `address`; returns what was taken."""
     acct = accounts.get_account(state, address)
     taken = min(acct.stake, amount)
     if taken:
-        acct.stake -= taken
+        accounts.set_stake(state, height, address, acct, acct.stake - taken)
         accounts.put_account(state, address, acct)
     return taken
 
@@ -119,7 +119,7 @@ def finalise(state: Journal, height: int, cfg: Config, counters: Counters, recor
         reject_weight = sum(v.weight for v in rec.votes if not v.accept)
         accepted = accept_weight > reject_weight
         per_vote = params.get(state, "datanet_vote_slash_bps") * cfg.stake_per_record // BPS
-        slashed = sum(slash(state, v.voter, per_vote) for v in rec.votes if bool(v.accept) != accepted)
+        slashed = sum(slash(state, height, v.voter, per_vote) for v in rec.votes if bool(v.accept) != accepted)
         if accepted:
             rec.status, rec.seq = Status.ACCEPTED, counters.accepted
             state.set(accepted_key(name, rec.seq), record_hash)

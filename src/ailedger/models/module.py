@@ -25,7 +25,7 @@ NUMBER = 3
 PARAMS = [
     ParamSpec("models_max_rank", 256, 1, 65_535, "rank", "Highest LoRA rank an adapter may be published with."),
     ParamSpec("models_min_price_per_1k_tokens", 0, 0, MAX_AMOUNT, "micro-units",
-              "Lowest price per 1,000 tokens an adapter version may ask."),
+              "Lowest price per 1,000 tokens an adapter version may ask.", at_most="models_max_price_per_1k_tokens"),
     ParamSpec("models_max_price_per_1k_tokens", 1_000_000_000, 0, MAX_AMOUNT, "micro-units",
               "Highest price per 1,000 tokens an adapter version may ask."),
 ]
