@@ -160,6 +160,26 @@ def test_datanet_lifecycle_embedded(home: Path, tmp_path: Path, synth: list[Synt
     assert gated["offtopic"] and gated["checked"] == 15
     off = {r["record_hash"] for r in gated["rejections"] if r["gate_name"] == "off_topic"}
     assert len(off) >= 4 and off <= {record_hash(r).hex() for r in drifted}  # no on-topic record flagged
+
+    # one record each way: its fate, then retraction (the contributor's own, and the owner's takedown)
+    gated_one = sorted(rejected)[0]
+    shown_gate = as_json("datanet", "record", "cook", gated_one)
+    assert shown_gate["status"] == "gate_rejected" and shown_gate["gate"]["gate_name"] == "near_duplicate"
+    assert "gate verdict" in run("datanet", "record", "cook", gated_one).stdout
+    by = {h: as_json("datanet", "record", "cook", h)["contributor"] for h in good}
+    c1_addr, c2_addr = as_json("account", "show", "c1")["address"], as_json("account", "show", "c2")["address"]
+    mine_ok = [h for h in good if by[h] == c1_addr]
+    theirs_ok = [h for h in good if by[h] == c2_addr]
+    assert mine_ok and theirs_ok
+    fails("datanet", "retract", "cook", mine_ok[0], "--from", "c2", code="not_record_contributor")
+    fails("datanet", "retract", "cook", theirs_ok[0], "--from", "c2", "--reason", "licence", code="not_datanet_owner")
+    fails("datanet", "retract", "cook", gated_one, "--from", "owner", "--reason", "harmful", code="record_not_accepted")
+    done = as_json("datanet", "retract", "cook", mine_ok[0], "--from", "c1")
+    assert done["status"] == "retracted" and done["retracted"]["reason"] == "consent_withdrawn"
+    down = as_json("datanet", "retract", "cook", theirs_ok[0], "--from", "owner", "--reason", "personal_data")
+    assert down["retracted"] == {"height": down["tx"]["height"], "by": as_json("account", "show", "owner")["address"],
+                                 "reason": "personal_data"}
+    assert "no longer paid" in run("datanet", "record", "cook", theirs_ok[0]).stdout
     assert as_json("chain", "verify")["ok"]
 
 

@@ -39,12 +39,12 @@ from tests.test_settlement_world import (
     RUNTIME,
     VAL1,
     VAL2,
-    Retract,
     World,
     earnings,
     prepaid,
     receipt,
     replay,
+    retraction,
     supply,
     world,
 )
@@ -102,7 +102,7 @@ def expected(w: World, ids: list[bytes], split: tuple[int, int, int, int]) -> tu
 
 def to_tx(op: tuple[Any, ...], n: int) -> tuple[Any, int, Any]:
     if op[0] == "retract":
-        return CURATOR, RETRACT, Retract("facts", rh(op[1]))
+        return CURATOR, RETRACT, retraction("facts", rh(op[1]))
     if op[0] == "withdraw":
         who = [C1, C2, C3, PROVIDER][op[1]]
         return who, WITHDRAW, Withdraw(op[2])  # more than the earnings balance fails: nothing moves

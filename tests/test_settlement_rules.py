@@ -28,12 +28,12 @@ from tests.test_settlement_world import (
     UNIT,
     VAL1,
     VAL2,
-    Retract,
     World,
     earnings,
     prepaid,
     receipt,
     replay,
+    retraction,
     rid,
     settle,
     supply,
@@ -100,7 +100,7 @@ def test_a_record_rejected_later_stops_earning_from_that_block_on(template: Worl
     first = w.height
     assert (earnings(w, C1).balance, earnings(w, C2).balance) == (250_000, 250_000)
     # the retraction and a receipt naming the record in the same block: the block settles with the record rejected
-    w.ok((CURATOR, RETRACT, Retract("facts", rh(1))),
+    w.ok((CURATOR, RETRACT, retraction("facts", rh(1))),
          (PROVIDER, b.SUBMIT_RECEIPTS, b.SubmitReceipts([receipt(2, 1_000, [(rh(1), 5_000), (rh(3), 5_000)])])))
     assert (earnings(w, C1).balance, earnings(w, C2).balance) == (250_000, 750_000)
     settle(w, receipt(3, 1_000, [(rh(1), 10_000)]))  # only rejected records: the data part is refunded

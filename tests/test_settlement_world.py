@@ -1,26 +1,22 @@
 """Helpers for settlement tests (no tests here): a world with a Datanet of several contributors, an adapter
 trained on it, a caller with a key for a provider; receipt builders; the total supply with settlement's holdings;
-and a runtime with a test-only `retract` transaction, since no ledger path un-accepts a record yet.
+and `retraction`, the owner's takedown of an accepted record (datanet tx 0x0208).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 from ailedger.billing import payloads as b
 from ailedger.billing.payloads import ReceiptShare
 from ailedger.chain.block import BlockHeader
 from ailedger.chain.genesis import Allocation
-from ailedger.chain.module import BlockContext, Module, TxType
 from ailedger.chain.runtime import Runtime
-from ailedger.chain.state import Journal, State
+from ailedger.chain.state import State
 from ailedger.chain.tx import Tx, decode_tx, sign_tx
-from ailedger.core.encoding import B32, Record, Text
 from ailedger.core.keys import KeyPair
 from ailedger.datanet import payloads as d
-from ailedger.datanet import state as dn
 from ailedger.models import payloads as m
 from ailedger.modules import default_modules
 from ailedger.settlement import state as st
@@ -43,36 +39,20 @@ ALLOC += [Allocation(VAL1.address, UNIT, 3 * UNIT), Allocation(VAL2.address, UNI
 OWNERS = {rh(1): C1, rh(2): C1, rh(3): C2, rh(4): C3, rh(5): C4}
 
 
-@dataclass(frozen=True)
-class Retract:
-    name: str
-    record: bytes
+RETRACT = d.RETRACT
 
 
-RETRACT_CODEC = Record(Retract, {"name": Text(64), "record": B32})
-RETRACT = 0x0E01
+def retraction(name: str, record: bytes) -> d.Retract:
+    """The Datanet's owner takes `record` down (a takedown: its contributor loses reputation too)."""
+    return d.Retract(name, [record], d.RetractReason.HARMFUL)
 
 
-def apply_retract(state: Journal, ctx: BlockContext, tx: Tx, p: Retract) -> None:
-    """Test only: an accepted record becomes rejected (what a future challenge or retraction will do)."""
-    rec = dn.get_record_state(state, p.name, p.record)
-    assert rec is not None
-    rec.status = dn.Status.REJECTED
-    dn.put_record_state(state, p.name, p.record, rec)
-
-
-class RetractModule(Module):
-    def __init__(self) -> None:
-        super().__init__(name="test-retract", number=14,
-                         tx_types=[TxType(RETRACT, "retract", RETRACT_CODEC, apply_retract)])
-
-
-RUNTIME = Runtime([*default_modules(), RetractModule()])
+RUNTIME = Runtime(default_modules())
 CODECS = {type_id: kind.codec for type_id, kind in RUNTIME.tx_types.items()}
 
 
 class World(Sim):
-    """datanet_sim.Sim driven by RUNTIME (the default modules plus the test-only retract)."""
+    """datanet_sim.Sim with a settlement-sized fee and a copy that keeps the blocks."""
 
     def tx(self, k: KeyPair, tx_type: int, payload: Any, pending: Counter[bytes] | None = None,
            fee: int = 1_000) -> Tx:

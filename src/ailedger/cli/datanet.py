@@ -31,6 +31,7 @@ from ailedger.core.amounts import parse_units
 from ailedger.core.errors import LedgerError
 from ailedger.datanet import payloads as p
 from ailedger.datanet.remote import TxSender, WithReport, datanet_gate_config, param
+from ailedger.datanet.service import parse_record_hash
 from ailedger.datanet.state import FeeSplit
 
 # The gates, the workers and the embedder import NumPy, jsonschema and model2vec: they are imported
@@ -379,6 +380,56 @@ def show(ctx: typer.Context, name: NameArg, node: NodeOpt = None, data_dir: Data
     with open_backend(s, node, data_dir) as backend:
         doc = backend.datanet(name)
     emit(s, doc, lambda c: render.render_datanet(c, doc))
+
+
+HashesArg = Annotated[list[str], typer.Argument(metavar="HASH...", help="Record hashes (64 hex each).")]
+
+
+class Reason(StrEnum):  # datanet/payloads.py RETRACT_REASONS
+    consent_withdrawn = "consent_withdrawn"
+    personal_data = "personal_data"
+    licence = "licence"
+    harmful = "harmful"
+
+
+@app.command("record")
+def record_cmd(ctx: typer.Context, name: NameArg,
+               record: Annotated[str, typer.Argument(metavar="HASH", help="The record's hash (64 hex).")],
+               node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
+    """One record: status, contributor, stake, window, votes, the gate verdict or retraction that decided it."""
+    s = settings(ctx)
+    with open_backend(s, node, data_dir) as backend:
+        doc = backend.datanet_record(name, record)
+    emit(s, doc, lambda c: render.render_record(c, doc))
+
+
+@app.command("retract")
+def retract(ctx: typer.Context, name: NameArg, records: HashesArg, sender: FromOpt,
+            reason: Annotated[Reason, typer.Option("--reason", help="consent_withdrawn (the contributor, its own "
+                                                   "records) or a takedown by the owner: personal_data, licence, "
+                                                   "harmful (costs the contributor reputation).")]
+            = Reason.consent_withdrawn,
+            fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
+            passphrase_file: PassphraseFile = None) -> None:
+    """Take accepted records out of paid use: settlement stops paying them from the next block on."""
+    code = {v: k for k, v in p.RETRACT_REASONS.items()}[reason.value]
+    hashes = [parse_record_hash(h) for h in records]
+    sender_address = key_dir(settings(ctx)).info(sender).address
+
+    def check(backend: Backend) -> None:  # what the ledger would refuse, refused before a fee is spent
+        owner = backend.datanet(name)["owner"]
+        for h in records:
+            rec = backend.datanet_record(name, h)
+            if rec["status"] != "accepted":
+                raise LedgerError(errors.RECORD_NOT_ACCEPTED, f"{h} is {rec['status']}")
+            if code == p.RetractReason.CONSENT_WITHDRAWN and rec["contributor"] != sender_address:
+                raise LedgerError(errors.NOT_RECORD_CONTRIBUTOR, f"{h} was contributed by {rec['contributor']}")
+        if code != p.RetractReason.CONSENT_WITHDRAWN and owner != sender_address:
+            raise LedgerError(errors.NOT_DATANET_OWNER, f"{name} belongs to {owner}")
+
+    payload = p.RETRACT_CODEC.encode(p.Retract(name, hashes, code))
+    send_and_show(ctx, sender, p.RETRACT, payload, fee, node, data_dir, passphrase_file,
+                  lambda b: b.datanet_record(name, records[0]), render.render_record, before=check)
 
 
 @app.command("list")

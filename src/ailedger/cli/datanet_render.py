@@ -170,3 +170,21 @@ def render_reputation(c: Console, doc: dict[str, Any]) -> None:
              f"{r['beta'] / scale:.3f}", r["last_height"] or "never")
     c.print(t)
 
+
+
+def render_record(c: Console, d: dict[str, Any]) -> None:
+    """One record: its fate and what decided it (the gate verdict, the votes, or the retraction)."""
+    rows: list[tuple[str, Any]] = [
+        ("record", d["hash"]), ("datanet", d["datanet"]), ("status", d["status"]), ("contributor", d["contributor"]),
+        ("stake", units(d["stake"])), ("submitted", d["submitted"]), ("window ends", d["window_end"]),
+        ("decided", d["finalised"] if d["finalised"] is not None else "not yet")]
+    gate = d.get("gate")
+    if gate:
+        rows.append(("gate verdict", f"{gate.get('gate_name')}/{gate.get('reason_name')}: {gate.get('message', '')}"))
+    for v in d["votes"]:
+        rows.append(("vote", f"{'accept' if v['accept'] else 'reject'} by {v['voter']} (weight {v['weight']:,})"))
+    retracted = d.get("retracted")
+    if retracted:
+        rows.append(("retracted", f"at height {retracted['height']} by {retracted['by']}: {retracted['reason']} "
+                                  "(no longer paid)"))
+    c.print(kv_table("record", rows))

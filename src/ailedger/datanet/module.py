@@ -9,7 +9,7 @@ module's end_block decides it (rules.py: expired / accepted / rejected, exact sp
 reputation), and the owner freezes versions: Merkle roots over the accepted hashes.
 
 Transactions: 0x0201 create_datanet, 0x0202 add_gatekeeper, 0x0203 register_validator,
-0x0204 contribute, 0x0205 gate_verdict, 0x0206 vote, 0x0207 snapshot. Docs: docs/datanets.md.
+0x0204 contribute, 0x0205 gate_verdict, 0x0206 vote, 0x0207 snapshot, 0x0208 retract. Docs: docs/datanets.md.
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ class DatanetModule(Module):
                        "Accept or reject pending records (registered validators only)."),
                 TxType(p.SNAPSHOT, "snapshot", p.NAMED_CODEC, txs.apply_snapshot,
                        "Freeze a version: the Merkle root over the accepted record hashes (owner only)."),
+                TxType(p.RETRACT, "retract", p.RETRACT_CODEC, txs.apply_retract,
+                       "Take accepted records out of paid use: the contributor withdraws its own, or the owner "
+                       "takes records down for personal data, licence or harm."),
             ],
             params=list(PARAMS),
         )

@@ -28,7 +28,8 @@ from ailedger.core.errors import LedgerError
 from ailedger.core.hexid import parse_hex32
 from ailedger.datanet import views
 from ailedger.datanet.gates.verdict import describe, gate_name, reason_name
-from ailedger.datanet.state import STATUS_NAMES, Version, record_key
+from ailedger.datanet.payloads import RETRACT_REASONS
+from ailedger.datanet.state import STATUS_NAMES, Version, get_retraction, record_key
 from ailedger.reputation import module as reputation
 from ailedger.reputation.module import Role
 
@@ -117,7 +118,12 @@ def record_json(state: Reader, height: int, name: str, hash_hex: str) -> dict[st
     found = views.get_record(state, name, h)
     if found is None:
         raise LedgerError(errors.RECORD_NOT_FOUND, f"{hash_hex} in {name}")
-    return {**record_doc(found), "height": height}
+    doc = {**record_doc(found), "height": height}
+    retraction = get_retraction(state, name, h)
+    if retraction is not None:
+        doc["retracted"] = {"height": retraction.height, "by": encode_address(retraction.by),
+                            "reason": RETRACT_REASONS.get(retraction.reason, str(retraction.reason))}
+    return doc
 
 
 def pending_json(state: Reader, height: int, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ Layout (every key under `dn/`; a name is [a-z0-9-], so it never contains the '/'
   dn/tree/<name>                -> Merkle frontier over the accepted hashes (datanet/frontier.py)
   dn/ver/<name>/<u64 n>         -> Version n (from 1): root, count, height
   dn/due/<u64 height>           -> groups (u8 len | name | u32 n | n x b32) of records whose window ends there
+  dn/ret/<name>/<b32 hash>      -> Retraction (height, by, reason) of a retracted record
 """
 
 from __future__ import annotations
@@ -46,9 +47,10 @@ class Status:
     REJECTED = 2
     GATE_REJECTED = 3
     EXPIRED = 4
+    RETRACTED = 5  # was accepted; taken out of paid use by its contributor or the Datanet's owner
 
 
-STATUS_NAMES = {0: "pending", 1: "accepted", 2: "rejected", 3: "gate_rejected", 4: "expired"}
+STATUS_NAMES = {0: "pending", 1: "accepted", 2: "rejected", 3: "gate_rejected", 4: "expired", 5: "retracted"}
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,31 @@ def version_key(name: str, n: int) -> bytes:
 
 def due_key(height: int) -> bytes:
     return b"dn/due/" + _U64.pack(height)
+
+
+def retraction_key(name: str, record_hash: bytes) -> bytes:
+    return _k("ret", name, record_hash)
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """When and by whom an accepted record was retracted, and why (payloads.RETRACT_REASONS)."""
+
+    height: int
+    by: bytes
+    reason: int
+
+
+RETRACTION = Record(Retraction, {"height": U64, "by": B20, "reason": U8})
+
+
+def get_retraction(state: Reader, name: str, record_hash: bytes) -> Retraction | None:
+    raw = state.get(retraction_key(name, record_hash))
+    return None if raw is None else RETRACTION.decode(raw)
+
+
+def put_retraction(state: Journal, name: str, record_hash: bytes, r: Retraction) -> None:
+    state.set(retraction_key(name, record_hash), RETRACTION.encode(r))
 
 
 # -- typed get/put --------------------------------------------------------------------------------

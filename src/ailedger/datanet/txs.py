@@ -17,7 +17,17 @@ from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet import frontier, rules
-from ailedger.datanet.payloads import AddGatekeeper, Contribute, CreateDatanet, GateVerdict, Named, VoteBatch
+from ailedger.datanet.payloads import (
+    RETRACT_REASONS,
+    AddGatekeeper,
+    Contribute,
+    CreateDatanet,
+    GateVerdict,
+    Named,
+    Retract,
+    RetractReason,
+    VoteBatch,
+)
 from ailedger.datanet.state import (
     CONFIG,
     COUNT_KEY,
@@ -26,6 +36,7 @@ from ailedger.datanet.state import (
     ContributorStats,
     Counters,
     RecordState,
+    Retraction,
     Status,
     Version,
     Vote,
@@ -44,6 +55,7 @@ from ailedger.datanet.state import (
     put_contributor,
     put_counters,
     put_record_state,
+    put_retraction,
     tree_key,
     validators_key,
     version_key,
@@ -233,3 +245,39 @@ def apply_snapshot(state: Journal, ctx: BlockContext, tx: Tx, p: Named) -> None:
     version = Version(counters.versions, root, counters.accepted, ctx.height)
     state.set(version_key(p.name, version.number), VERSION.encode(version))
     put_counters(state, p.name, counters)
+
+
+def apply_retract(state: Journal, ctx: BlockContext, tx: Tx, p: Retract) -> None:
+    """Take accepted records out of paid use: settlement stops paying them from this block on.
+
+    A contributor may retract its own records (consent withdrawn); the Datanet's owner may take any
+    accepted record down for personal data, licence or harm, which costs the contributor reputation
+    as a rejection does. Nothing else moves: the stake went back at acceptance, and the record stays
+    in the accepted list and in every version's root (the list is append-only, so frozen roots stay
+    checkable); docs/datanets.md, "Retraction".
+    """
+    cfg = _config(state, p.name)
+    if p.reason not in RETRACT_REASONS:
+        raise _bad(f"reason {p.reason}: use one of " + ", ".join(f"{k} {v}" for k, v in RETRACT_REASONS.items()))
+    _batch_size(state, len(p.records))
+    _no_repeats(p.records)
+    takedown = p.reason != RetractReason.CONSENT_WITHDRAWN
+    if takedown and tx.sender_address != cfg.owner:
+        raise LedgerError(errors.NOT_DATANET_OWNER, f"reason {RETRACT_REASONS[p.reason]} is a takedown by the owner")
+    found = []
+    for h in p.records:
+        rec = get_record_state(state, p.name, h)
+        if rec is None:
+            raise LedgerError(errors.RECORD_NOT_FOUND, h.hex())
+        if rec.status != Status.ACCEPTED:
+            raise LedgerError(errors.RECORD_NOT_ACCEPTED, h.hex())
+        if not takedown and rec.contributor != tx.sender_address:
+            raise LedgerError(errors.NOT_RECORD_CONTRIBUTOR, h.hex())
+        found.append((h, rec))
+    weight = params.get(state, "datanet_rep_contributor_weight")
+    for h, rec in found:
+        rec.status = Status.RETRACTED
+        put_record_state(state, p.name, h, rec)
+        put_retraction(state, p.name, h, Retraction(ctx.height, tx.sender_address, p.reason))
+        if takedown:
+            reputation.record_outcome(state, rec.contributor, Role.CONTRIBUTOR, False, ctx.height, weight)
