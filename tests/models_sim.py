@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ailedger.agents import views as agents
 from ailedger.billing import views as billing
 from ailedger.chain.state import State
 from ailedger.core import errors
@@ -49,9 +50,11 @@ def datanet_with_versions(sim: Sim, owner: KeyPair, validator: KeyPair, contribu
 def total_supply(state: State) -> int:
     """datanet_sim.supply (balances, stakes, unbonding, record escrow, pools) plus what jobs escrow, plus
     billing's holdings (prepaid balances, withdrawing buckets, the escrow of unsettled fees), plus
-    settlement's (earnings balances and vesting), plus governance's (the treasury and held deposits)."""
-    return (supply(state) + jobs.escrowed(state) + billing.holdings(state) + settlement.holdings(state)
-            + governance.holdings(state))
+    settlement's (earnings balances and vesting), plus governance's (the treasury and held deposits), plus the
+    compute market's (provider bonds and order escrow), plus the agents module's (task fees in escrow and
+    the slashed-stake pool)."""
+    return (supply(state) + jobs.escrowed(state) + jobs.market_holdings(state) + billing.holdings(state)
+            + settlement.holdings(state) + governance.holdings(state) + agents.holdings(state))
 
 
 def assert_fails_cleanly(sim: Sim, sender: KeyPair, tx_type: int, payload: Any, code: str) -> None:

@@ -28,8 +28,11 @@ LAYER = {
     "governance": 6,  # proposals and votes over every module's parameters (through the registry, not imports)
     # engines: serving loads what the factory trains; attribution reads both
     "factory": 7, "serving": 8, "attribution": 9,
-    "modules": 10,
-    "api": 11, "web": 11, "cli": 12,
+    "agentrun": 10,  # runs agents on the serving engine, with the tools and checkers (modules never imports it)
+    "provider": 10,  # the compute provider's worker: bids, runs leases on the factory and serving, verifies
+    "modules": 11,
+    "api": 12, "web": 12, "cli": 13,
+    "sim": 12,  # the adversarial economy: drives the assembled runtime (modules) and agentrun's checkers
 }
 
 # Modules whose code runs inside `apply` or computes what a block commits to.
@@ -41,7 +44,8 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "datanet/module.py", "datanet/views.py",
                  "models/state.py", "models/payloads.py", "models/txs.py", "models/module.py", "models/views.py",
                  "market/state.py", "market/payloads.py", "market/txs.py", "market/rules.py", "market/module.py",
-                 "market/views.py",
+                 "market/views.py", "market/resources.py", "market/book.py", "market/concentration.py",
+                 "market/leases.py", "market/auction.py", "market/checks.py", "market/trade.py",
                  "billing/state.py", "billing/payloads.py", "billing/txs.py", "billing/rules.py", "billing/module.py",
                  "billing/views.py",
                  "settlement/state.py", "settlement/apportion.py", "settlement/batch.py", "settlement/plan.py",
@@ -49,6 +53,8 @@ DETERMINISTIC = ["core/encoding.py", "core/hashing.py", "core/merkle.py", "core/
                  "settlement/reference.py", "settlement/views.py",
                  "governance/payloads.py", "governance/state.py", "governance/tally.py", "governance/rules.py",
                  "governance/txs.py", "governance/lifecycle.py", "governance/module.py", "governance/views.py",
+                 "agents/catalog.py", "agents/payloads.py", "agents/state.py", "agents/reliability.py",
+                 "agents/rules.py", "agents/txs.py", "agents/module.py", "agents/views.py",
                  "attribution/shares.py"]  # what settlement recomputes: scores to basis points
 FORBIDDEN = {"time", "datetime", "random", "secrets", "os", "sqlite3", "socket", "threading", "httpx", "uuid",
              "subprocess", "pathlib", "asyncio"}

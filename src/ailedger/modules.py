@@ -6,6 +6,7 @@ This sits above every domain package so the chain layer never imports a domain: 
 
 from __future__ import annotations
 
+from ailedger.agents.module import AgentsModule
 from ailedger.billing.module import BillingModule
 from ailedger.chain.accounts import AccountsModule
 from ailedger.chain.module import Module
@@ -20,7 +21,7 @@ from ailedger.settlement.module import SettlementModule
 
 def default_modules() -> list[Module]:
     return [AccountsModule(), ReputationModule(), DatanetModule(), ModelsModule(), MarketModule(),
-            BillingModule(), SettlementModule(), GovernanceModule()]
+            BillingModule(), SettlementModule(), AgentsModule(), GovernanceModule()]
 
 
 def default_runtime() -> Runtime:

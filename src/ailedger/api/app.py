@@ -28,9 +28,11 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import ailedger
+from ailedger.api.agents import add_agents_routes
 from ailedger.api.billing import add_billing_routes
 from ailedger.api.datanets import add_datanet_routes
 from ailedger.api.governance import add_governance_routes
+from ailedger.api.market import add_market_routes
 from ailedger.api.models import add_model_routes
 from ailedger.api.settlement import add_settlement_routes
 from ailedger.chain.node import Node
@@ -280,6 +282,8 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     add_billing_routes(app, node)
     add_settlement_routes(app, node)
     add_governance_routes(app, node)
+    add_market_routes(app, node)
+    add_agents_routes(app, node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

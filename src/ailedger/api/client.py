@@ -252,6 +252,32 @@ class HttpClient:
     def gov_treasury(self) -> dict[str, Any]:
         return dict(self._call("GET", "/v1/gov/treasury"))
 
+    # -- agents and tasks (agents/service.py) ---------------------------------------------------------
+
+    def agents(self, task_type: str | None = None, status: str | None = None) -> dict[str, Any]:
+        query = {k: v for k, v in {"task_type": task_type, "status": status}.items() if v is not None}
+        return dict(self._call("GET", "/v1/agents", params=query or None))
+
+    def agent(self, name: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/agents/{self._seg(name)}"))
+
+    def agents_registry(self, address: str | None = None) -> dict[str, Any]:
+        return dict(self._call("GET", "/v1/agents/registry", params={"address": address} if address else None))
+
+    def tasks(self, status: str | None = None, agent: str | None = None, offset: int = 0,
+              limit: int = 100) -> dict[str, Any]:
+        query = {k: str(v) for k, v in {"status": status, "agent": agent, "offset": offset,
+                                        "limit": limit}.items() if v is not None}
+        return dict(self._call("GET", "/v1/tasks", params=query))
+
+    def task(self, tid: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/tasks/{int(tid)}"))
+
+    # -- the compute market (market/service.py market_json) ---------------------------------------------
+
+    def market(self, view: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        return dict(self._call("GET", f"/v1/market/{self._seg(view)}", params=query or None))
+
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float = 30.0, poll_s: float = 0.05) -> dict[str, Any]:
         """Poll until the transaction is included; returns its view.
 

@@ -17,7 +17,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -29,8 +29,11 @@ from ailedger.core.keys import KeyPair
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
     from ailedger.chain.node import Node
+
+    Extend = Callable[[FastAPI, Node], object]  # adds routes to the node's app before it serves
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "StopSignals", "bind", "load_node_key", "make_server",
            "run_server_in_thread", "serve", "write_node_key"]
@@ -86,12 +89,15 @@ def run_server_in_thread(server: uvicorn.Server, start_timeout_s: float = 10.0) 
             raise RuntimeError("uvicorn did not stop")
 
 
-def make_config(node: Node, log_level: str = "warning") -> uvicorn.Config:
+def make_config(node: Node, log_level: str = "warning", extend: Extend | None = None) -> uvicorn.Config:
     import uvicorn
 
     from ailedger.api.app import create_app
 
-    return uvicorn.Config(create_app(node), log_level=log_level, access_log=False, lifespan="off",
+    app = create_app(node)
+    if extend is not None:
+        extend(app, node)  # e.g. the explorer's pages, which live in a layer this one must not import
+    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
                           timeout_graceful_shutdown=5, timeout_keep_alive=5)
 
 
@@ -103,7 +109,7 @@ def make_server(node: Node, log_level: str = "warning") -> uvicorn.Server:
 
 
 def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block_interval_s: float = 0.5,
-          node_key: KeyPair | None = None, log_level: str = "warning") -> None:
+          node_key: KeyPair | None = None, log_level: str = "warning", extend: Extend | None = None) -> None:
     """Serve the node in `data_dir` until SIGTERM or SIGINT; blocks the calling (main) thread.
 
     The proposer key is `node_key`, else the data directory's `node_key.json`; without either the
@@ -128,7 +134,7 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
             if stop.requested:
                 return
             sock = bind(host, port)
-            server = _announcing_server(node, log_level, url_of(sock), stop)
+            server = _announcing_server(node, log_level, url_of(sock), stop, extend)
             node.start()
             server.run(sockets=[sock])
         finally:
@@ -137,7 +143,8 @@ def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PO
                 os.close(lock)
 
 
-def _announcing_server(node: Node, log_level: str, url: str, stop: StopSignals) -> uvicorn.Server:
+def _announcing_server(node: Node, log_level: str, url: str, stop: StopSignals,
+                       extend: Extend | None = None) -> uvicorn.Server:
     """The server, printing "listening on URL" once it accepts connections (or stopping at once if a
     signal came before uvicorn took over the handlers)."""
     import uvicorn
@@ -150,7 +157,7 @@ def _announcing_server(node: Node, log_level: str, url: str, stop: StopSignals) 
             elif self.started:
                 print(f"listening on {url}", flush=True)
 
-    return AnnouncingServer(make_config(node, log_level))
+    return AnnouncingServer(make_config(node, log_level, extend))
 
 
 class StopSignals:

@@ -126,6 +126,20 @@ class Store:
         txs = [r[0] for r in self._rows("SELECT raw FROM txs WHERE height=? ORDER BY pos", (height,))]
         return Block(HEADER.decode(row[0]), row[1], txs)
 
+    def header(self, height: int) -> BlockHeader:
+        """One block's header, without reading its transactions."""
+        row = self._one("SELECT header FROM blocks WHERE height=?", (height,))
+        if row is None:
+            raise LedgerError(errors.NOT_FOUND, f"no block at height {height}")
+        return HEADER.decode(row[0])
+
+    def block_txs(self, height: int, start: int, limit: int) -> list[tuple[int, bytes, Receipt]]:
+        """(position, raw bytes, receipt) of a block's transactions from position `start`, at most `limit`:
+        a page of a big block through the (height, pos) index, for readers that show blocks a page at a time."""
+        rows = self._rows("SELECT pos, raw, receipt FROM txs WHERE height=? AND pos>=? ORDER BY pos LIMIT ?",
+                          (height, start, limit))
+        return [(int(r[0]), r[1], RECEIPT.decode(r[2])) for r in rows]
+
     def block_height(self, block_hash: bytes) -> int:
         row = self._one("SELECT height FROM blocks WHERE hash=?", (block_hash,))
         if row is None:

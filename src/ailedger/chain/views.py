@@ -23,7 +23,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def payload_json(runtime: Runtime, tx: Tx) -> Any:
+def decoded_payload(runtime: Runtime, tx: Tx) -> Any:
+    """The payload by its type's codec, dataclasses as dicts (raw bytes kept); None if the runtime cannot read it."""
     kind = runtime.tx_types.get(tx.type)
     if kind is None:
         return None
@@ -32,8 +33,12 @@ def payload_json(runtime: Runtime, tx: Tx) -> Any:
     except LedgerError:
         return None
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable(dataclasses.asdict(value))
-    return _jsonable(value)
+        return dataclasses.asdict(value)
+    return value
+
+
+def payload_json(runtime: Runtime, tx: Tx) -> Any:
+    return _jsonable(decoded_payload(runtime, tx))
 
 
 def tx_json(runtime: Runtime, tx: Tx, receipt: Receipt | None = None, height: int | None = None,

@@ -22,6 +22,7 @@ from ailedger.core.errors import LedgerError
 from ailedger.datanet.remote import DatanetBackend
 
 if TYPE_CHECKING:
+    from ailedger.agents.service import AgentReads
     from ailedger.billing.service import BillingReads
     from ailedger.datanet.service import DatanetReads
     from ailedger.governance.service import GovReads
@@ -66,6 +67,13 @@ class Backend(DatanetBackend, Protocol):
     def gov_proposals(self, status: str | None = None, offset: int = 0, limit: int = 100) -> dict[str, Any]: ...
     def gov_proposal(self, pid: int, voter: str | None = None) -> dict[str, Any]: ...
     def gov_treasury(self) -> dict[str, Any]: ...
+    def market(self, view: str, query: dict[str, str] | None = None) -> dict[str, Any]: ...
+    def agents(self, task_type: str | None = None, status: str | None = None) -> dict[str, Any]: ...
+    def agent(self, name: str) -> dict[str, Any]: ...
+    def agents_registry(self, address: str | None = None) -> dict[str, Any]: ...
+    def tasks(self, status: str | None = None, agent: str | None = None, offset: int = 0,
+              limit: int = 100) -> dict[str, Any]: ...
+    def task(self, tid: int) -> dict[str, Any]: ...
 
 
 class Embedded:
@@ -261,6 +269,35 @@ class Embedded:
 
     def gov_treasury(self) -> dict[str, Any]:
         return self.gov_reads.treasury()
+
+    # Agents and tasks: the functions the node's /v1/agents and /v1/tasks routes call
+    @property
+    def agent_reads(self) -> AgentReads:
+        from ailedger.agents.service import AgentReads
+
+        return AgentReads(self.node)  # stateless: a new one costs nothing
+
+    def agents(self, task_type: str | None = None, status: str | None = None) -> dict[str, Any]:
+        return self.agent_reads.agents(task_type, status)
+
+    def agent(self, name: str) -> dict[str, Any]:
+        return self.agent_reads.agent(name)
+
+    def agents_registry(self, address: str | None = None) -> dict[str, Any]:
+        return self.agent_reads.registry(address)
+
+    def tasks(self, status: str | None = None, agent: str | None = None, offset: int = 0,
+              limit: int = 100) -> dict[str, Any]:
+        return self.agent_reads.tasks(status, agent, offset, limit)
+
+    def task(self, tid: int) -> dict[str, Any]:
+        return self.agent_reads.task(tid)
+
+    # The compute market: the function the node's /v1/market/VIEW route calls
+    def market(self, view: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+        from ailedger.market.service import MarketReads
+
+        return MarketReads(self.node).market(view, query)  # stateless: a new one costs nothing
 
     def wait_for_tx(self, tx_id_hex: str, timeout_s: float) -> dict[str, Any]:
         """Seal the pending transactions into a block now, then return the included transaction."""

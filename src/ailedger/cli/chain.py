@@ -181,7 +181,9 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
         host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8645,
         block_interval: Annotated[float, typer.Option("--block-interval", help="Seconds between blocks while "
-                                                      "transactions are pending.")] = 0.5
+                                                      "transactions are pending.")] = 0.5,
+        explorer: Annotated[bool, typer.Option("--explorer", help="Also serve the explorer's pages under / "
+                                               "(replays the chain once at start to index its history).")] = False
         ) -> None:
     """Serve the data directory over HTTP and produce blocks with its proposer key."""
     from ailedger.api.server import serve
@@ -189,4 +191,7 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
     s = settings(ctx)
     directory = data_dir_of(s, data_dir)
     Store(directory).close()  # a missing chain is reported here, before the server starts
-    serve(directory, host, port, block_interval, node_key=load_node_key(directory))
+    from ailedger.web.app import add_explorer
+
+    serve(directory, host, port, block_interval, node_key=load_node_key(directory),
+          extend=add_explorer if explorer else None)

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from ailedger.cli import (
+    agent,
     attribution,
     bench,
     billing,
@@ -21,13 +22,18 @@ from ailedger.cli import (
     datanet,
     demo,
     earnings,
+    explorer,
     gov,
     job,
     keys,
+    market,
     model,
+    provider,
     query,
     reputation,
     serve,
+    sim,
+    task,
     tx,
 )
 from ailedger.cli.output import HOME_ENV, Settings, default_home, exit_code, report_error
@@ -71,6 +77,11 @@ app.add_typer(job.app, name="job")
 app.add_typer(billing.app, name="billing")
 app.add_typer(attribution.app, name="attribution")
 app.add_typer(gov.app, name="gov")
+app.add_typer(market.app, name="market")
+app.add_typer(provider.app, name="provider")
+app.add_typer(agent.app, name="agent")
+app.add_typer(task.app, name="task")
+app.add_typer(sim.app, name="sim")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")
@@ -78,6 +89,7 @@ app.command("params")(query.params_cmd)
 app.command("status")(query.status_cmd)
 app.command("bench")(bench.bench)
 app.command("demo")(demo.demo)
+app.command("explorer")(explorer.explorer)
 app.command("serve")(serve.serve)
 app.command("earnings")(earnings.earnings)
 app.command("withdraw")(earnings.withdraw)

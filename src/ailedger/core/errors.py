@@ -512,3 +512,143 @@ GOV_PARAM_ORDER = register(1912, "gov_param_order",
                            "The change would put a minimum above its maximum (say datanet_min_window_blocks above "
                            "datanet_max_window_blocks); change both together in one proposal, or pick a value on the "
                            "right side of the other.")
+
+# Compute market (20xx): providers, offers, orders, bids, leases, spot checks
+MARKET_BAD_ORDER = register(2000, "market_bad_order",
+                            "The order is malformed (kind train or serve, a non-zero spec hash, resources that "
+                            "name a class, max price > 0, window and duration within the market_* bounds); fix "
+                            "the named field.")
+MARKET_BAD_OFFER = register(2001, "market_bad_offer",
+                            "The offer or registration is malformed (some CPU cores and memory, an accelerator "
+                            "model when it counts accelerators, labels of at most 32 characters, prices > 0); fix "
+                            "the named field.")
+PROVIDER_NOT_REGISTERED = register(2002, "provider_not_registered",
+                                   "That account is not a registered compute provider; register it first with "
+                                   "`ailedger market register --from KEY --bond AMOUNT`.", 404)
+PROVIDER_BOND_TOO_LOW = register(2003, "provider_bond_too_low",
+                                 "The provider's market bond is below `market_provider_min_stake` (slashing may have "
+                                 "taken it there); top it up with `ailedger market register --from KEY --bond AMOUNT`.")
+PROVIDER_HAS_LEASES = register(2004, "provider_has_leases",
+                               "The provider still holds active leases or pending spot checks; its bond stays until "
+                               "they end. Close or finish them, then retire.", 409)
+ORDER_NOT_FOUND = register(2005, "order_not_found",
+                           "No order has that id; list them with `ailedger market orders`.", 404)
+ORDER_NOT_BIDDING = register(2006, "order_not_bidding",
+                             "The order is not taking bids: its bid window has ended or it is leased, expired or "
+                             "closed. See it with `ailedger market orders`.", 409)
+BID_BELOW_FLOOR = register(2007, "bid_below_floor",
+                           "The bid is below `market_cost_floor` for the order's unit; bid at least the floor.")
+BID_ABOVE_MAX = register(2008, "bid_above_max", "The bid is above the order's max price; bid at most that price.")
+OFFER_DOES_NOT_COVER = register(2009, "offer_does_not_cover",
+                                "Your offer does not cover the order's resources (cores, memory, accelerator model "
+                                "and count, region); post an offer that does with `ailedger market offer`.")
+DUPLICATE_BID = register(2010, "duplicate_bid",
+                         "You already bid on this order; a bid is binding for its window, so a second one is refused.",
+                         409)
+LEASE_NOT_FOUND = register(2011, "lease_not_found",
+                           "No lease has that id; list them with `ailedger market leases`.", 404)
+NOT_LEASE_PARTY = register(2012, "not_lease_party",
+                           "Only the lease's provider (report, withdraw) or its consumer (close) may act on it.", 403)
+ESCROW_INSUFFICIENT = register(2013, "escrow_insufficient",
+                               "The escrow would go negative: the budget must cover the price for the whole "
+                               "duration (or the reported tokens); raise the budget or lower the price.")
+CHECK_NOT_FOUND = register(2014, "check_not_found",
+                           "No pending spot check has that id; list them with `ailedger market checks`.", 404)
+NOT_CHECK_VERIFIER = register(2015, "not_check_verifier",
+                              "Only the verifier the ledger drew for this spot check may answer it.", 403)
+LEASE_NOT_ACTIVE = register(2016, "lease_not_active",
+                            "The lease is closed; see how it ended with `ailedger market leases`.", 409)
+OWN_ORDER = register(2017, "own_order", "A consumer may not bid on its own order; let another provider take it.")
+MARKET_BAD_REPORT = register(2018, "market_bad_report",
+                             "The work report is malformed: a non-zero work digest, and served tokens only on "
+                             "per-token leases (0 on per-block ones); a check answer passes 1 or 0.")
+BAD_MARKET_ID = register(2019, "bad_market_id",
+                         "Give the order, lease or check id as its number (see `ailedger market orders|leases`).")
+ORDER_BIDS_FULL = register(2020, "order_bids_full",
+                           "The order already holds `market_max_bids_per_order` bids in this window; bid on another "
+                           "order or after it reopens.", 409)
+
+# Agents and tasks (21xx): the agent registry, tasks, verifiers, the off-ledger checkers and tools
+AGENT_INVALID = register(2100, "agent_invalid",
+                         "The agent is malformed: a name of 1-64 [a-z0-9.-], 1-8 task types of 1-32 [a-z0-9_-], "
+                         "a non-zero policy hash; fix the named field.")
+AGENT_EXISTS = register(2101, "agent_exists",
+                        "An agent already has that name; pick another name, or change yours with "
+                        "`ailedger agent update`.", 409)
+AGENT_NOT_FOUND = register(2102, "agent_not_found", "No agent has that name; list them with `ailedger agent list`.",
+                           404)
+AGENT_NOT_OPERATOR = register(2103, "agent_not_operator",
+                              "Only the agent's operator may do that; use the operator's key (--from).", 403)
+AGENT_STAKE_TOO_LOW = register(2104, "agent_stake_too_low",
+                               "The operator's bonded stake is below agents_min_stake times its active agents; "
+                               "bond more with `ailedger tx stake`.")
+AGENT_UNKNOWN_TOOL = register(2105, "agent_unknown_tool",
+                              "That tool is not in the registered set; `ailedger agent tools` lists the tools.", 404)
+AGENT_MODEL_UNAVAILABLE = register(2106, "agent_model_unavailable",
+                                   "The agent's model is neither a registered base nor a live adapter version "
+                                   "(NAME@N); see `ailedger model list --bases` and `ailedger model list --live`.", 404)
+AGENT_SUSPENDED = register(2107, "agent_suspended",
+                           "The agent is suspended after failed verifications and takes no tasks; its operator can "
+                           "reinstate it with `ailedger agent reinstate` once its suspension ends, or pick another "
+                           "agent.", 409)
+AGENT_RETIRED = register(2108, "agent_retired", "The agent is retired and takes no tasks; pick another agent.", 410)
+AGENT_NOT_SUSPENDED = register(2109, "agent_not_reinstatable",
+                               "Only a suspended agent whose suspension has ended can be reinstated; see its "
+                               "`suspended_until` with `ailedger agent show NAME`.", 409)
+TASK_UNKNOWN_CHECKER = register(2110, "task_unknown_checker",
+                                "That checker is not in the registered set; `ailedger task checkers` lists them.", 404)
+TASK_FEE_BELOW_PRICE = register(2111, "task_fee_below_price",
+                                "The task's fee is below the agent's price per task; raise --amount to at least "
+                                "the price `ailedger agent show NAME` prints.")
+TASK_FEE_UNFUNDED = register(2112, "task_fee_unfunded",
+                             "Your balance cannot hold the task's fee in escrow (it would go negative); lower the "
+                             "fee or add to your balance.")
+TASK_NOT_FOUND = register(2113, "task_not_found", "No task has that id; see tasks with `ailedger task list`.", 404)
+TASK_NOT_YOURS = register(2114, "task_not_yours",
+                          "Only the operator of the task's agent may submit its result; use that key (--from).", 403)
+TASK_RESULT_LATE = register(2115, "task_result_late",
+                            "The task's result window has ended (the fee went back to the consumer); results are "
+                            "taken only up to the task's `result_deadline`.", 409)
+TASK_NOT_OPEN = register(2116, "task_not_open",
+                         "The task is not waiting for a result (it has one, or it is closed); see it with "
+                         "`ailedger task show ID`.", 409)
+TASK_NOT_SAMPLED = register(2117, "task_not_sampled",
+                            "That task was not drawn for verification (or is not waiting for a verdict); only sampled "
+                            "tasks take verdicts.", 409)
+TASK_VERIFY_CLOSED = register(2118, "task_verify_closed",
+                              "The task's verification window has ended; it was paid unverified.", 409)
+VERIFIER_NOT_REGISTERED = register(2120, "verifier_not_registered",
+                                   "Only registered verifiers post verdicts; register with `ailedger task "
+                                   "register-verifier` after bonding agents_verifier_min_stake.", 403)
+VERIFIER_STAKE_TOO_LOW = register(2121, "verifier_stake_too_low",
+                                  "Your bonded stake is below agents_verifier_min_stake; bond more with "
+                                  "`ailedger tx stake`.")
+VERIFIER_CONFLICT = register(2122, "verifier_conflict",
+                             "A verifier may not judge a task it posted or whose agent it operates; leave it to "
+                             "another verifier.", 403)
+TASK_NO_ROUTE = register(2123, "task_no_route",
+                         "No active agent offers that task type at a price within the fee; raise the fee or name an "
+                         "agent (`ailedger agent list --task-type T`).", 404)
+TASK_BAD_SPEC = register(2124, "task_bad_spec",
+                         "The task is malformed: a task type of 1-32 [a-z0-9_-], a non-zero input hash, a checker or "
+                         "an output schema (or both), and a result window within 1..agents_max_result_blocks.")
+TASK_OWN_AGENT = register(2125, "task_own_agent",
+                          "An operator may not post tasks to its own agent (it would buy its own reputation); post "
+                          "from another account or pick another agent.", 403)
+AGENTS_ESCROW_SHORT = register(2126, "agents_escrow_short",
+                               "The agents module tried to release more than its escrow holds; this is a bug in the "
+                               "node's software: stop the node and report the detail.", 500)
+TASK_OUTPUT_INVALID = register(2127, "task_output_invalid",
+                               "The task's input, spec or output blob is not the JSON its checker needs; see the "
+                               "detail for the missing field (docs/agents.md lists each checker's fields).")
+AGENT_TOOL_FAILED = register(2128, "agent_tool_failed",
+                             "The tool could not evaluate its input; give the calculator an arithmetic expression "
+                             "and the unit converter a value, a known unit and a unit of the same dimension.")
+VERIFIER_EXISTS = register(2129, "verifier_exists", "That account is already a registered verifier.", 409)
+TASK_VERDICT_NEEDED = register(2130, "task_verdict_needed",
+                               "The task asks for review: read its output and pass --pass or --fail yourself.")
+
+# Simulation (22xx)
+SIM_OUT_UNWRITABLE = register(2200, "sim_out_unwritable",
+                              "The simulation cannot write its plots into --out; give a directory you can write "
+                              "to (it is created if missing).")

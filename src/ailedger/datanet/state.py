@@ -106,7 +106,7 @@ CONFIG = Record(Config, {
 @dataclass
 class Counters:
     pending: int = 0
-    accepted: int = 0
+    accepted: int = 0  # every record ever accepted (the accepted list's length), retracted ones included
     rejected: int = 0
     gate_rejected: int = 0
     expired: int = 0
