@@ -34,7 +34,8 @@ def order(needs: Resources = CPU, max_price: int = 100, duration: int = 10, wind
     unit = kw.pop("unit", p.Unit.BLOCK)
     budget = kw.pop("budget", max_price * duration if unit == p.Unit.BLOCK else 10_000)
     return p.PostOrder(kw.pop("kind", Kind.TRAIN if unit == p.Unit.BLOCK else Kind.SERVE),
-                       kw.pop("spec_hash", b"\x07" * 32), needs, unit, max_price, budget, window, duration)
+                       kw.pop("spec_hash", b"\x07" * 32), needs, unit, max_price, budget, window, duration,
+                       kw.pop("model", ""))
 
 
 def offer(res: Resources = GPU, per_block: int = 50, per_ktokens: int = 20) -> p.PostOffer:

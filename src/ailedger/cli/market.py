@@ -213,13 +213,17 @@ def order(ctx: typer.Context, sender: FromOpt, cpu: Cpu, memory: Mem,
           spec_file: Annotated[Path | None, typer.Option(
               "--spec-file", help="A training job spec (factory.job.job_spec_blob), uploaded to the node's blob "
                                   "store; its hash becomes --spec-hash.")] = None,
+          model: Annotated[str, typer.Option(
+              "--model", help="Serve: the adapter version to serve (NAME@N, or NAME for its newest live version, "
+                              "pinned when posted) or a registered base's name; checked on the ledger. Default: "
+                              "the provider's base, named by --spec-hash.")] = "",
           fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
           passphrase_file: PassphraseFile = None) -> None:
     """Post an order: its budget goes into escrow and providers bid for it during the window."""
-    if (spec_hash is None) == (spec_file is None):
-        raise LedgerError(errors.BAD_ARGUMENT, "give --spec-hash or --spec-file (one of them)")
+    if (spec_hash is not None and spec_file is not None) or (spec_hash is None and spec_file is None and not model):
+        raise LedgerError(errors.BAD_ARGUMENT, "give --spec-hash or --spec-file (one of them), or --model to serve")
     blob = spec_file.read_bytes() if spec_file is not None else None
-    what = hashlib.sha256(blob).hexdigest() if blob is not None else str(spec_hash)
+    what = hashlib.sha256(blob).hexdigest() if blob is not None else str(spec_hash or "00" * 32)
     kinds, units_ = {"train": Kind.TRAIN, "serve": Kind.SERVE}, {"block": p.Unit.BLOCK, "ktokens": p.Unit.KTOKENS}
     if kind not in kinds or unit not in units_:
         raise LedgerError(errors.BAD_ARGUMENT, "--kind train|serve, --unit block|ktokens")
@@ -227,9 +231,17 @@ def order(ctx: typer.Context, sender: FromOpt, cpu: Cpu, memory: Mem,
     escrow = parse_units(budget) if budget is not None else price * duration
     payload = p.PostOrder(kinds[kind], parse_hex32(what, errors.BAD_ARGUMENT),
                           Resources(cpu, memory, accelerator, accelerators, region), units_[unit], price, escrow,
-                          window, duration)
+                          window, duration, model)
 
     def upload(backend: Backend, address: str) -> None:
+        if model:  # an unknown or retired model is refused here, before a fee (the ledger refuses it too)
+            try:
+                backend.ledger_base(model)
+            except LedgerError as exc:
+                if exc.code is not errors.BASE_MODEL_NOT_FOUND:
+                    raise
+                if backend.ledger_model(model).get("retired"):
+                    raise LedgerError(errors.MODEL_RETIRED, model) from None
         if blob is not None:
             backend.put_blobs([blob])  # first: an order never names a spec a provider cannot fetch
 

@@ -32,11 +32,11 @@ def render_providers(c: Console, doc: dict[str, Any], offers_only: bool = False)
 
 
 def render_orders(c: Console, doc: dict[str, Any]) -> None:
-    t = _table(f"orders at height {doc['height']} ({len(doc['orders'])})", "id", "kind", "needs", "class",
+    t = _table(f"orders at height {doc['height']} ({len(doc['orders'])})", "id", "kind", "model", "needs", "class",
                "unit", "max price", "escrow", "window end", "duration", "status", "lease")
     for o in doc["orders"]:
-        _row(t, o["id"], o["kind"], _res(o["needs"]), o["needs"]["class"], o["unit"], units(o["max_price"]),
-             units(o["escrow"]), o["window_end"], o["duration"], o["status"], o["lease"] or "-")
+        _row(t, o["id"], o["kind"], o.get("model") or "-", _res(o["needs"]), o["needs"]["class"], o["unit"],
+             units(o["max_price"]), units(o["escrow"]), o["window_end"], o["duration"], o["status"], o["lease"] or "-")
     c.print(t)
     for o in doc["orders"]:
         if "bids" in o:

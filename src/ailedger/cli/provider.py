@@ -6,7 +6,9 @@ memory, a CUDA device if there is one) at `--price-per-block` / `--price-per-kto
 worker: on the embedded default (`--data-dir`, one local provider) each step seals the blocks it needs, on a
 node it waits `--interval` seconds between steps. Training leases run on ModelFactory; serving leases run
 on the serving engine when `--serve-base` names a base model (requests are text files dropped into
-`--inbox/LEASE_ID/`).
+`--inbox/LEASE_ID/`), with the adapter the order names: its files are looked up by the ledger's adapter hash
+in `--adapters DIR` (as `ailedger serve --node` does); an order whose adapter is not there gets no bid, and
+`status --serve-base B --adapters DIR` says which and why.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from ailedger.core.amounts import parse_units
 from ailedger.core.errors import LedgerError
 from ailedger.market import payloads as p
 from ailedger.market.resources import Resources
+
+AdaptersOpt = Annotated[Path | None, typer.Option(
+    "--adapters", help="Adapter directories (any names), matched to the ledger's published versions by adapter "
+                       "hash; serve orders naming a version whose files are not here get no bid.")]
 
 app = typer.Typer(help="A compute provider's worker: bids on market orders, runs its leases, answers spot checks.",
                   no_args_is_help=True)
@@ -87,12 +93,15 @@ def start(ctx: typer.Context, sender: FromOpt,
               "--serve-base", help="Base model to serve leases with (e.g. smollm2); without it no serve bids.")] = None,
           inbox: Annotated[Path | None, typer.Option("--inbox", help="Serving requests: INBOX/LEASE_ID/*.txt "
                                                                      "(default WORK_DIR/inbox).")] = None,
+          adapters: AdaptersOpt = None,
           fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
           passphrase_file: PassphraseFile = None) -> None:
     """Register if needed, then bid on orders this machine can run, run the leases won, report, verify."""
     from ailedger.factory.basemodel import load_base
     from ailedger.provider.work import Server, Trainer
     from ailedger.provider.worker import Worker
+    from ailedger.serving.catalog import Catalog
+    from ailedger.serving.stack import served_base
 
     s = settings(ctx)
     key = unlock_key(s, sender, passphrase_file)
@@ -105,7 +114,13 @@ def start(ctx: typer.Context, sender: FromOpt,
             s.out.print(line, markup=False, highlight=False)
 
     with open_backend(s, node, data_dir, write=True) as backend:
-        server = Server(load_base(serve_base), inbox or root / "inbox") if serve_base else None
+        server = None
+        if serve_base:
+            loaded = load_base(serve_base)
+            catalog = Catalog.from_ledger(served_base(loaded), backend.ledger_models(include_retired=True), adapters)
+            server = Server(loaded, inbox or root / "inbox", catalog=catalog)
+        elif adapters is not None:
+            raise LedgerError(errors.BAD_ARGUMENT, "--adapters needs --serve-base (the base they were trained for)")
         worker = Worker(backend, key, Trainer(backend, root / "train"), server, report_every,
                         fee=parse_units(fee) if fee is not None else None, say=say)
         _ensure_registered(worker, bond, parse_units(per_block), parse_units(per_ktokens))
@@ -122,21 +137,35 @@ def start(ctx: typer.Context, sender: FromOpt,
             say("stopped")
         from ailedger.provider.worker import status as provider_status
 
-        doc = {**provider_status(backend, key.address_text), "steps": done, "log": lines}
+        doc = {**provider_status(backend, key.address_text, server.catalog if server else None), "steps": done,
+               "log": lines}
     emit(s, doc, lambda c: render_status(c, doc))
 
 
 @app.command("status")
 def status_cmd(ctx: typer.Context, who: Annotated[str, typer.Argument(metavar="ADDRESS_OR_KEYNAME",
                                                                       help="The provider.")],
+               serve_base: Annotated[str | None, typer.Option(
+                   "--serve-base", help="With --adapters: the base the worker serves, to say which serve orders it "
+                                        "cannot bid on and why.")] = None,
+               adapters: AdaptersOpt = None,
                node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
     """The provider's bond, offer, reputation, leases (paid and owed), spot checks and earnings."""
+    from ailedger.factory.basemodel import SMOLLM2, describe, resolve
     from ailedger.provider.worker import status as provider_status
+    from ailedger.serving.catalog import Catalog, ServedBase
 
     s = settings(ctx)
     address = key_dir(s).resolve(who)
     with open_backend(s, node, data_dir) as backend:
-        doc = provider_status(backend, address)
+        catalog = None
+        if serve_base:
+            info = describe(resolve(serve_base), SMOLLM2 if serve_base.lower() == SMOLLM2 else None)
+            catalog = Catalog.from_ledger(ServedBase(info.name, info.weights_hash),
+                                          backend.ledger_models(include_retired=True), adapters)
+        elif adapters is not None:
+            raise LedgerError(errors.BAD_ARGUMENT, "--adapters needs --serve-base (the base they were trained for)")
+        doc = provider_status(backend, address, catalog)
     emit(s, doc, lambda c: render_status(c, doc))
 
 
@@ -153,3 +182,5 @@ def render_status(c: Any, doc: dict[str, Any]) -> None:
         for x in doc["checks"]:
             _row(t, x["id"], x["lease"], x["status"], x["deadline"])
         c.print(t)
+    for x in doc.get("not_bidding", []):
+        c.print(f"not bidding on order {x['order']}: {x['why']}", markup=False, highlight=False)

@@ -115,13 +115,15 @@ class Order:
     created: int
     lease: int = 0  # the current or last lease
     reopened: int = 0
+    model: str = ""  # serving: the exact adapter version (`NAME@N`) or base name to serve; "": any base
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "consumer": encode_address(self.consumer), "kind": KIND_NAMES.get(self.kind),
                 "spec_hash": self.spec_hash.hex(), "needs": self.needs.to_json(), "unit": UNIT_NAMES[self.unit],
                 "max_price": self.max_price, "escrow": self.escrow, "window_end": self.window_end,
                 "duration": self.duration, "status": ORDER_STATUS[self.status], "created": self.created,
-                "lease": self.lease or None, "reopened": self.reopened}
+                "lease": self.lease or None, "reopened": self.reopened,
+                "model": self.model or None}
 
 
 @dataclass
@@ -195,7 +197,8 @@ PROVIDER = Record(Provider, {"address": B20, "operator": B20, "bond": AMOUNT, "r
                              "price_per_block": AMOUNT, "price_per_ktokens": AMOUNT})
 ORDER = Record(Order, {"id": U64, "consumer": B20, "kind": U8, "spec_hash": B32, "needs": RESOURCES, "unit": U8,
                        "max_price": AMOUNT, "escrow": AMOUNT, "window_blocks": U32, "window_end": U64,
-                       "duration": U32, "status": U8, "created": U64, "lease": U64, "reopened": U16})
+                       "duration": U32, "status": U8, "created": U64, "lease": U64, "reopened": U16,
+                       "model": Text(128)})
 LEASE = Record(Lease, {"id": U64, "order": U64, "provider": B20, "consumer": B20, "operator": B20, "cls": Text(32),
                        "units": U32, "unit": U8, "price": AMOUNT, "start": U64, "end": U64, "last_report": U64,
                        "paid_through": U64, "tokens": U64, "paid": AMOUNT, "reports": U32, "digest": B32,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ailedger.core.encoding import AMOUNT, B20, B32, U8, U32, U64, Record
+from ailedger.core.encoding import AMOUNT, B20, B32, U8, U32, U64, Record, Text
 from ailedger.market.resources import RESOURCES, Resources
 
 POST_JOB, CLAIM_JOB, SUBMIT_RESULT, ACCEPT_RESULT = range(0x0401, 0x0405)
@@ -80,6 +80,10 @@ class PostOrder:
     budget: int
     window_blocks: int
     duration_blocks: int
+    model: str = ""  # serving: the adapter version to serve (`NAME@N`, `NAME`) or a base's name; "": any base
+
+
+MODEL_REF_MAX = 128  # bytes of an order's model reference
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ POST_OFFER_CODEC = Record(PostOffer, {"resources": RESOURCES, "price_per_block":
 NO_ARGS_CODEC = Record(NoArgs, {})
 POST_ORDER_CODEC = Record(PostOrder, {"kind": U8, "spec_hash": B32, "needs": RESOURCES, "unit": U8,
                                       "max_price": AMOUNT, "budget": AMOUNT, "window_blocks": U32,
-                                      "duration_blocks": U32})
+                                      "duration_blocks": U32, "model": Text(MODEL_REF_MAX)})
 BID_CODEC = Record(Bid, {"order_id": U64, "price": AMOUNT})
 REPORT_WORK_CODEC = Record(ReportWork, {"lease_id": U64, "digest": B32, "tokens": U64})
 LEASE_REF_CODEC = Record(LeaseRef, {"lease_id": U64})

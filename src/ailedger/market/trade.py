@@ -52,6 +52,7 @@ from ailedger.market.payloads import (
 from ailedger.market.resources import check as check_resources
 from ailedger.market.resources import covers
 from ailedger.market.state import Kind
+from ailedger.models import views as models
 
 
 def _provider(state: Journal, address: bytes) -> Provider:
@@ -128,13 +129,38 @@ def apply_retire_provider(state: Journal, ctx: BlockContext, tx: Tx, p: NoArgs) 
     put_provider(state, prov)
 
 
+def _served_model(state: Journal, p: PostOrder) -> tuple[bytes, str]:
+    """A serve order's model: the registry's exact version (or base) and its hash, or a coded error.
+
+    `NAME@N`, `NAME@sha256:HEX` and `NAME` (its highest live version, pinned now) name an adapter version,
+    which must exist and not be retired (model_not_found, model_version_not_found, model_retired,
+    bad_model_ref); a registered base's name names the base alone. The order records the exact `NAME@N` and
+    the weights' hash (the adapter's, or the base's); a spec_hash sent with it must be that hash or zeros.
+    """
+    if p.kind != Kind.SERVE:
+        raise LedgerError(errors.MARKET_BAD_ORDER, "only serve orders name a model")
+    base = models.get_base(state, p.model) if "@" not in p.model else None
+    if base is not None:
+        ref, weights = base.name, base.weights_hash
+    else:
+        adapter = models.resolve(state, p.model)
+        ref, weights = adapter.ref, adapter.adapter_hash
+    if any(p.spec_hash) and p.spec_hash != weights:
+        raise LedgerError(errors.MARKET_BAD_ORDER, f"spec_hash {p.spec_hash.hex()} is not the hash of {ref} "
+                                                   f"({weights.hex()}); send zeros or that hash")
+    return weights, ref
+
+
 def apply_post_order(state: Journal, ctx: BlockContext, tx: Tx, p: PostOrder) -> None:
     def bad(detail: str) -> LedgerError:
         return LedgerError(errors.MARKET_BAD_ORDER, detail)
 
     if p.kind not in (Kind.TRAIN, Kind.SERVE):
         raise bad(f"kind {p.kind}; 1 train, 2 serve")
-    if not any(p.spec_hash):
+    spec_hash, model = p.spec_hash, p.model
+    if model:
+        spec_hash, model = _served_model(state, p)
+    if not any(spec_hash):
         raise bad("spec_hash is all zeros; send the job spec's or the adapter's hash")
     check_resources(p.needs, errors.MARKET_BAD_ORDER)
     if p.unit not in (Unit.BLOCK, Unit.KTOKENS) or (p.kind == Kind.TRAIN and p.unit != Unit.BLOCK):
@@ -153,9 +179,9 @@ def apply_post_order(state: Journal, ctx: BlockContext, tx: Tx, p: PostOrder) ->
                           f"budget {p.budget} < max_price {p.max_price} x duration {p.duration_blocks}")
     accounts.debit(state, tx.sender_address, p.budget)
     oid = next_id(state, b"mkt/on")
-    put_order(state, Order(oid, tx.sender_address, p.kind, p.spec_hash, p.needs, p.unit, p.max_price, p.budget,
+    put_order(state, Order(oid, tx.sender_address, p.kind, spec_hash, p.needs, p.unit, p.max_price, p.budget,
                            p.window_blocks, ctx.height + p.window_blocks, p.duration_blocks, OrderStatus.BIDDING,
-                           ctx.height))
+                           ctx.height, model=model))
     enqueue(state, b"w", ctx.height + p.window_blocks, oid)
 
 

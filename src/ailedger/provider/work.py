@@ -7,9 +7,13 @@ from its checkpoints in the lease's directory). The work digest is the adapter f
 the node's blob store. `verify` re-runs the same training elsewhere and compares tensors (verify.py).
 
 `Server` runs a serve lease: prompts dropped into `inbox/<lease id>/` (one UTF-8 text file per request)
-are answered greedily by the serving engine; each period's request log is uploaded and its hash reported
-with the tokens served. `verify` re-generates a seeded sample of a log on this engine, token by token.
-The engine serves the base model; adapters are served by `ailedger serve`, not yet by market leases.
+are answered greedily by the serving engine with the model the order names (its `model`: an exact adapter
+version `NAME@N`, a base's name, or nothing for the base); each period's request log is uploaded and its
+hash reported with the tokens served. The engine is the real serving stack (`serving.stack.build_stack`):
+the adapters it can load are the ledger's published versions whose files are in the `--adapters`
+directory, matched by adapter hash (`serving.catalog.Catalog.from_ledger`, as `ailedger serve --node`
+does). `verify` re-generates a seeded sample of a log on this engine with the order's adapter, token by
+token, after checking that every logged request names that adapter.
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ from ailedger.factory.data import exported_snapshot
 from ailedger.factory.job import SPEC_KIND
 from ailedger.factory.train import TrainSpec, train
 from ailedger.provider.verify import decode_log, encode_log, generate, regenerate_matches, served_tokens, tensors_match
-from ailedger.serving.engine import Engine
-from ailedger.serving.lora import inject
+from ailedger.serving.catalog import Catalog
+from ailedger.serving.stack import build_stack, served_base
 
 
 class Trainer:
@@ -68,26 +72,60 @@ class Trainer:
         return tensors_match(reported, (out / ADAPTER_FILE).read_bytes())
 
 
+def adapter_for(catalog: Catalog, model: str | None) -> str | None:
+    """The engine's adapter id (its hash) for an order's model; None: the base. A coded error when the model is
+    another base, unknown, retired, or its files are not in the catalog's adapters directory."""
+    if not model or model == catalog.base.name:
+        return None
+    return catalog.resolve(model).adapter_id
+
+
+def why_not(catalog: Catalog, model: str | None) -> str:
+    """Why a server with `catalog` cannot serve `model` ("" when it can)."""
+    try:
+        adapter_for(catalog, model)
+    except LedgerError as exc:
+        return f"cannot serve {model}: {exc.code.name}" + (f" ({exc.detail})" if exc.detail else "")
+    return ""
+
+
 class Server:
-    def __init__(self, base: BaseModel, inbox: Path, max_tokens: int = 32) -> None:
+    def __init__(self, base: BaseModel, inbox: Path, max_tokens: int = 32, catalog: Catalog | None = None,
+                 max_batch: int = 16) -> None:
+        """`catalog` lists the adapters this server can load (None: the base alone); it injects LoRA slots into
+        `base.model` in place, so one base model backs one Server."""
         self.base, self.inbox, self.max_tokens = base, inbox, max_tokens
-        slots = inject(base.model, max_slots=2, max_rank=8)  # slot 0 is the base itself
-        self.engine = Engine(base.model, slots, None, decode=lambda ids: str(base.tokenizer.decode(ids)))
+        self.catalog = catalog if catalog is not None else Catalog(served_base(base))
+        self.engine = build_stack(base, self.catalog, max_batch=max_batch).engine
         eos = base.tokenizer.eos_token_id
         self.stop_ids = [int(eos)] if isinstance(eos, int) else []
 
-    def run(self, lease_id: int) -> tuple[bytes, int]:
-        """Answer the lease's waiting requests; returns the period's log and the tokens served (0 if none came)."""
+    def adapter_for(self, model: str | None) -> str | None:
+        return adapter_for(self.catalog, model)
+
+    def why_not(self, model: str | None) -> str:
+        return why_not(self.catalog, model)
+
+    def run(self, lease_id: int, model: str | None = None) -> tuple[bytes, int]:
+        """Answer the lease's waiting requests with `model`; returns the period's log and the tokens served."""
+        adapter = self.adapter_for(model)
         box = self.inbox / str(lease_id)
         files = sorted(box.glob("*.txt")) if box.is_dir() else []
         prompts = [list(self.base.tokenizer(f.read_text(), add_special_tokens=False)["input_ids"]) for f in files]
-        log = generate(self.engine, [p for p in prompts if p], self.max_tokens, self.stop_ids, None)
+        log = generate(self.engine, [p for p in prompts if p], self.max_tokens, self.stop_ids, adapter)
         for f in files:
             f.rename(f.with_suffix(".served"))
         return encode_log(log), served_tokens(log)
 
-    def verify(self, reported: bytes, seed: bytes) -> tuple[bool, str]:
+    def verify(self, reported: bytes, seed: bytes, model: str | None = None) -> tuple[bool, str]:
+        """Re-generate a seeded sample of `reported` with the order's model on this engine (a coded error when
+        this server cannot serve it); a request logged with another adapter fails."""
+        adapter = self.adapter_for(model)
         log = decode_log(reported)
         if not log:
             return True, "an empty period: nothing was served, nothing to re-generate"
+        wrong = next((i for i, r in enumerate(log) if r.adapter != adapter), None)
+        if wrong is not None:
+            return False, (f"request {wrong} was served with adapter {log[wrong].adapter or 'none (the base)'}, "
+                           f"the order names {model or 'the base'} ({adapter or 'no adapter'})")
         return regenerate_matches(self.engine, log, seed)

@@ -27,7 +27,7 @@ from ailedger.core.amounts import format_units
 from ailedger.core.errors import LedgerError
 from ailedger.core.hexid import parse_hex32
 from ailedger.models import views as model_views
-from ailedger.web import chain_pages, data_pages, playground, search
+from ailedger.web import chain_pages, data_pages, gov_pages, market_pages, playground, search
 from ailedger.web.chain_pages import Explorer
 from ailedger.web.data_pages import Verifier
 from ailedger.web.history import History
@@ -87,7 +87,7 @@ def add_explorer(app: FastAPI, node: NodeReads, verifier: Verifier | None = None
     def find(q: str = "") -> Response:
         try:
             with node.lock:
-                target = search.find(q, node.state, node.store, ex.history)
+                target = search.find(q, node.state, node.store, ex.history, node.runtime.params.specs)
         except LedgerError as exc:
             return render("error.html", http_status=exc.code.http_status if exc.code.http_status == 404 else 400,
                           title="Nothing found", code=exc.code.name, message=exc.code.message, detail=exc.detail,
@@ -135,6 +135,32 @@ def add_explorer(app: FastAPI, node: NodeReads, verifier: Verifier | None = None
     def verify(receipt_id: str) -> JSONResponse:
         """Re-verify an answer's attribution (the answer page's button); errors answer the API's shape."""
         return JSONResponse(data_pages.verify_answer(ex, _hex32(receipt_id, "receipt id"), check))
+
+    @app.get("/governance", response_class=HTMLResponse, include_in_schema=False)
+    def governance(before: str | None = None) -> HTMLResponse:
+        return page("governance.html", lambda: gov_pages.proposals(ex, before), "Governance")
+
+    @app.get("/governance/proposals/{pid}", response_class=HTMLResponse, include_in_schema=False)
+    def proposal(pid: str) -> HTMLResponse:
+        if not pid.isdigit() or len(pid) > 18:
+            return error_page(LedgerError(errors.BAD_REQUEST, f"a proposal id is a whole number, not {pid[:40]!r}"))
+        return page("proposal.html", lambda: gov_pages.proposal(ex, int(pid)), f"Proposal {pid}")
+
+    @app.get("/params", response_class=HTMLResponse, include_in_schema=False)
+    def param_list() -> HTMLResponse:
+        return page("params.html", lambda: gov_pages.param_list(ex), "Parameters")
+
+    @app.get("/params/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def param(name: str, after: str | None = None) -> HTMLResponse:
+        return page("param.html", lambda: gov_pages.param(ex, name, after), f"Parameter {name}")
+
+    @app.get("/market", response_class=HTMLResponse, include_in_schema=False)
+    def market(leases_before: str | None = None, providers_after: str | None = None) -> HTMLResponse:
+        return page("market.html", lambda: market_pages.market(ex, leases_before, providers_after), "Compute market")
+
+    @app.get("/agents", response_class=HTMLResponse, include_in_schema=False)
+    def agents(agents_after: str | None = None, tasks_before: str | None = None) -> HTMLResponse:
+        return page("agents.html", lambda: market_pages.agents(ex, agents_after, tasks_before), "Agents")
 
     @app.get("/playground", response_class=HTMLResponse, include_in_schema=False)
     def playground_page(server: str = "", model: str = "") -> HTMLResponse:

@@ -8,6 +8,7 @@ one keyed lookup, tried in a fixed order, so a search costs the same on any leng
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import quote
 
 from ailedger.billing.state import receipt_key
@@ -16,7 +17,9 @@ from ailedger.core import errors
 from ailedger.core.address import decode_address, encode_address
 from ailedger.core.errors import LedgerError
 from ailedger.datanet import views as datanet_views
+from ailedger.governance.state import proposal_count
 from ailedger.models import views as model_views
+from ailedger.web import gov_pages
 from ailedger.web.history import History
 from ailedger.web.source import BlockSource
 
@@ -24,7 +27,8 @@ _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 MAX_QUERY = 200
 
 
-def find(query: str, state: Reader, store: BlockSource, history: History) -> str:
+def find(query: str, state: Reader, store: BlockSource, history: History,
+         param_names: Mapping[str, object] | None = None) -> str:
     """The page URL for `query`, or not_found saying what was tried."""
     q = query.strip()
     if not q:
@@ -40,6 +44,9 @@ def find(query: str, state: Reader, store: BlockSource, history: History) -> str
         return f"/accounts/{encode_address(decode_address(q.lower()))}"
     if _HEX64.fullmatch(q):
         return _by_hash(bytes.fromhex(q), state, store, history)
+    governed = gov_pages.search(q, param_names or {}, proposal_count(state))
+    if governed is not None:
+        return governed
     if datanet_views.get_datanet(state, q) is not None:
         return f"/datanets/{quote(q, safe='')}"
     try:
@@ -48,7 +55,8 @@ def find(query: str, state: Reader, store: BlockSource, history: History) -> str
         pass
     else:
         return f"/models/{quote(adapter.ref, safe='')}"
-    raise LedgerError(errors.NOT_FOUND, f"nothing is called {q!r}: not an address, height, hash, Datanet or model")
+    raise LedgerError(errors.NOT_FOUND, f"nothing is called {q!r}: not an address, height, hash, proposal, parameter, "
+                                         "Datanet or model")
 
 
 def _by_hash(h: bytes, state: Reader, store: BlockSource, history: History) -> str:
