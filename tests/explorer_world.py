@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from ailedger.factory.tiny import build_tiny
 
@@ -97,6 +98,26 @@ def require_chromium() -> str:
         pytest.fail(f"the explorer's browser tests need Debian's chromium at {CHROMIUM}; run `make test`, "
                     "which installs it (apt-get install chromium) before the tests")
     return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium under Playwright, one per test module (shared by the explorer's browser tests)."""
+    path = require_chromium()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser context and page per test, with a 30 s default timeout."""
+    ctx = browser.new_context()
+    pg = ctx.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    ctx.close()
 
 
 # -- a small chain with proposals, market leases and agent tasks (the governance, market and agents pages) --

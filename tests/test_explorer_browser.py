@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 from bench.explorer import build
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, Route
 
 from ailedger.api.app import create_app
 from ailedger.api.server import run_server_in_thread
@@ -38,7 +38,9 @@ from ailedger.web.app import add_explorer, remote_app
 from ailedger.web.source import RemoteNode
 from tests.conftest import CHAIN_ID
 from tests.datanet_sim import FEE, contribute, create
-from tests.explorer_world import EXE, Served, demo_world, require_chromium, serve_explorer
+from tests.explorer_world import EXE, Served, browser, demo_world, page, serve_explorer
+
+__all__ = ["browser", "page"]  # the fixtures, shared with test_explorer_governance
 
 pytestmark = pytest.mark.timeout(900)  # the first test also waits for the demo (minutes on a busy machine)
 
@@ -47,23 +49,6 @@ pytestmark = pytest.mark.timeout(900)  # the first test also waits for the demo 
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve_explorer(demo_world(tmp_path_factory))
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = require_chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    ctx = browser.new_context()
-    pg = ctx.new_page()
-    pg.set_default_timeout(30_000)
-    yield pg
-    ctx.close()
 
 
 def api(served: Served, path: str) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
 from ailedger.api.app import create_app
 from ailedger.api.server import run_server_in_thread
@@ -21,7 +21,9 @@ from ailedger.core.address import encode_address
 from ailedger.governance.state import Status
 from ailedger.modules import default_runtime
 from ailedger.web.app import add_explorer
-from tests.explorer_world import GovWorld, make_gov_world, require_chromium
+from tests.explorer_world import GovWorld, browser, make_gov_world, page
+
+__all__ = ["browser", "page"]  # the fixtures, shared with test_explorer_browser
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -43,23 +45,6 @@ def url(world: GovWorld) -> Iterator[str]:
     finally:
         node.close()
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = require_chromium()
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    ctx = browser.new_context()
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    yield pg
-    ctx.close()
 
 
 def watch(page: Page) -> list[str]:
