@@ -23,7 +23,6 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 import bench
 from ailedger.chain.accounts import AMOUNT_CODEC, STAKE, TRANSFER, TRANSFER_CODEC, Amount, Transfer, decode_account
@@ -217,11 +216,8 @@ def _run(runtime: Runtime, n_proposals: int, n_votes: int, tally_s: list[float])
 
 
 def print_table(r: dict[str, Any]) -> None:
-    table = Table(title=f"governance benchmark: {r['proposals']:,} proposals, {r['votes']:,} votes by "
-                        f"{r['voters']} stakers, blocks of {r['block_txs']:,}")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("what it covers")
+    title = (f"governance benchmark: {r['proposals']:,} proposals, {r['votes']:,} votes by "
+             f"{r['voters']} stakers, blocks of {r['block_txs']:,}")
     met = r["gov_tx_vs_transfer"] >= r["target_gov_tx_vs_transfer"]
     rows = [
         ("votes", f"{r['votes_per_s']:,.0f} /s", "vote transactions through build_block (signature, fee, handler, "
@@ -237,9 +233,7 @@ def print_table(r: dict[str, Any]) -> None:
          "balances + stakes + treasury + held deposits, before = after"),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", "the whole process"),
     ]
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    bench.print_measures(title, rows)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,6 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 import bench
 from ailedger.chain.accounts import TRANSFER, TRANSFER_CODEC, Transfer
@@ -212,11 +211,8 @@ def run(quick: bool, orders: int | None = None) -> dict[str, Any]:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    table = Table(title=f"market benchmark: {r['providers']} providers (one operator with {BIG}), {r['orders']:,} "
-                        f"orders, {r['market_txs']:,} market transactions in {r['blocks']} blocks")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("what it covers")
+    title = (f"market benchmark: {r['providers']} providers (one operator with {BIG}), {r['orders']:,} "
+             f"orders, {r['market_txs']:,} market transactions in {r['blocks']} blocks")
     fast = r["market_tx_vs_transfer"] >= TARGET
     capped = r["share_within_cap_every_block"]
     rows = [
@@ -237,9 +233,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("conserved", "yes" if r["conserved"] else "[red]NO[/]", "balances + stakes + bonds + escrow, before = after"),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", "the whole process"),
     ]
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    bench.print_measures(title, rows)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 import bench
 from ailedger.billing import payloads as bp
@@ -274,11 +273,8 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def print_table(r: dict[str, Any]) -> None:
-    table = Table(title=f"settlement benchmark: {r['receipts']:,} receipts x {r['shares_per_receipt']} shares, "
-                  f"{r['contributors']:,} contributors")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    table.add_column("what it covers")
+    title = (f"settlement benchmark: {r['receipts']:,} receipts x {r['shares_per_receipt']} shares, "
+             f"{r['contributors']:,} contributors")
     met = r["receipts_per_s"] >= r["target_receipts_per_s"]
     rows = [
         ("settled", f"[{'green' if met else 'red'}]{r['receipts_per_s']:,.0f} receipts/s[/]",
@@ -292,9 +288,7 @@ def print_table(r: dict[str, Any]) -> None:
          f"escrow out {r['settled']:,} = earned + held + refunded + pooled; escrow 0; prepaid drop matches"),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", "the whole process"),
     ]
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    bench.print_measures(title, rows)
 
 
 if __name__ == "__main__":
