@@ -19,7 +19,7 @@ from ailedger.core.address import decode_address
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet.export import export_lines
-from ailedger.datanet.remote import DatanetBackend
+from ailedger.datanet.remote import DatanetBackend, pages
 from ailedger.factory.adapters import inspect_adapter
 from ailedger.factory.data import exported_snapshot
 
@@ -39,13 +39,9 @@ class Snapshot:
 
 def contributors(backend: DatanetBackend, datanet: str, version: int) -> list[tuple[bytes, bytes]]:
     """(record hash, contributor address) of every record of the version, in the version's order."""
-    out: list[tuple[bytes, bytes]] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = backend.datanet_version_contributors(datanet, version, offset, PAGE)
-        out += [(bytes.fromhex(h), decode_address(a)) for h, a in page["records"]]
-        offset = page["next_offset"]
-    return out
+    return [(bytes.fromhex(h), decode_address(a))
+            for page in pages(lambda offset: backend.datanet_version_contributors(datanet, version, offset, PAGE))
+            for h, a in page["records"]]
 
 
 def adapter_snapshot(adapter_dir: Path | str, backend: DatanetBackend, progress: Progress | None = None) -> Snapshot:

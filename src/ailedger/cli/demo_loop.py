@@ -55,6 +55,7 @@ from ailedger.core.amounts import MICRO
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
 from ailedger.datanet import payloads as dp
+from ailedger.datanet.remote import pages
 from ailedger.datanet.state import FeeSplit
 
 if TYPE_CHECKING:
@@ -269,13 +270,8 @@ def _vote(run: Run) -> None:
 
 
 def _hashes(run: Run, status: str) -> list[str]:
-    out: list[str] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = run.node.datanet_hashes(DATANET, status, offset, 1_000)
-        out += page["hashes"]
-        offset = page["next_offset"]
-    return out
+    return [h for page in pages(lambda offset: run.node.datanet_hashes(DATANET, status, offset, 1_000))
+            for h in page["hashes"]]
 
 
 def _close_windows(run: Run, bars: Callable[[str, int, int | None], None]) -> None:

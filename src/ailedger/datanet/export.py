@@ -19,7 +19,7 @@ from ailedger.chain.files import atomic_write
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
-from ailedger.datanet.remote import DatanetBackend
+from ailedger.datanet.remote import DatanetBackend, pages
 
 Progress = Callable[[str, int, int | None], None]
 PAGE = 10_000
@@ -27,14 +27,8 @@ PAGE = 10_000
 
 def version_hashes(backend: DatanetBackend, name: str, version: int) -> tuple[dict[str, Any], list[bytes]]:
     """The version's document (root, count, height) and all its record hashes, page by page."""
-    first = backend.datanet_version(name, version, 0, PAGE)
-    hashes = [bytes.fromhex(h) for h in first["hashes"]]
-    offset = first["next_offset"]
-    while offset is not None:
-        page = backend.datanet_version(name, version, offset, PAGE)
-        hashes += [bytes.fromhex(h) for h in page["hashes"]]
-        offset = page["next_offset"]
-    return first, hashes
+    docs = list(pages(lambda offset: backend.datanet_version(name, version, offset, PAGE)))
+    return docs[0], [bytes.fromhex(h) for doc in docs for h in doc["hashes"]]
 
 
 def export_version(datanet_name: str, version: int, backend: DatanetBackend, out_path: Path | str,

@@ -38,7 +38,7 @@ from ailedger.datanet.gates.records import record_text
 from ailedger.datanet.gates.runner import GateConfig, GateRunner, RecordResult
 from ailedger.datanet.gates.verdict import Gate, SchemaReason, Verdict, describe, gate_name, reason_name
 from ailedger.datanet.payloads import GATE_VERDICT, GATE_VERDICT_CODEC, GateVerdict, Rejection
-from ailedger.datanet.remote import DatanetBackend, TxSender, datanet_gate_config, param, send_refreshed
+from ailedger.datanet.remote import DatanetBackend, TxSender, datanet_gate_config, pages, param, send_refreshed
 
 Progress = Callable[[str, int, int | None], None]
 SHOWN = 100
@@ -96,13 +96,8 @@ def save_index(index: NearDupIndex, path: Path) -> None:
 
 
 def pending_hashes(backend: DatanetBackend, name: str, page: int = 1_000) -> list[bytes]:
-    out: list[bytes] = []
-    offset: int | None = 0
-    while offset is not None:
-        doc = backend.datanet_pending(name, page, offset)
-        out += [bytes.fromhex(r["hash"]) for r in doc["records"]]
-        offset = doc["next_offset"]
-    return out
+    return [bytes.fromhex(r["hash"]) for doc in pages(lambda offset: backend.datanet_pending(name, page, offset))
+            for r in doc["records"]]
 
 
 def offtopic_gate(backend: DatanetBackend, dn: dict[str, Any], embed: Embedder, threshold: float | None,

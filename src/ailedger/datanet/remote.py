@@ -13,7 +13,7 @@ receipt failed stops the run with its own error code (its fee was charged, nothi
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ailedger.chain.tx import sign_tx
@@ -56,6 +56,15 @@ class WithReport(LedgerError):
     def __init__(self, code: ErrorCode, detail: str, report: dict[str, Any]) -> None:
         super().__init__(code, detail)
         self.report = report
+
+
+def pages(fetch: Callable[[int], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every page of an offset-paged read, from offset 0 until the node answers `next_offset: null`."""
+    offset: int | None = 0
+    while offset is not None:
+        page = fetch(offset)
+        yield page
+        offset = page["next_offset"]
 
 
 def param(backend: DatanetBackend, name: str) -> int:
