@@ -249,14 +249,22 @@ def _vote(run: Run) -> None:
     """Each validator votes on the pending records it has not voted on, by demo_world's rule."""
     accepted = [json.loads(run.node.get_blob(h)) for h in _hashes(run, "accepted")]
     judge = w.Validator(accepted)
-    pending = run.node.datanet_pending(DATANET, 1_000)["records"]
+    pending = [r for page in pages(lambda offset: run.node.datanet_pending(DATANET, 1_000, offset))
+               for r in page["records"]]
+    verdicts: dict[str, tuple[bool, str]] = {}  # the rule is shared: a record is read and judged once
+
+    def verdict(h: str) -> tuple[bool, str]:
+        if h not in verdicts:
+            verdicts[h] = judge.judge(json.loads(run.node.get_blob(h)))
+        return verdicts[h]
+
     for validator in w.VALIDATORS:
         me = run.keys[validator].address_text
         ballots, rejected = [], []
         for rec in pending:
             if any(v["voter"] == me for v in rec["votes"]):
                 continue
-            accept, why = judge.judge(json.loads(run.node.get_blob(rec["hash"])))
+            accept, why = verdict(rec["hash"])
             ballots.append(dp.Ballot(bytes.fromhex(rec["hash"]), int(accept)))
             if not accept:
                 rejected.append(why)
