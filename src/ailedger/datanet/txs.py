@@ -14,7 +14,7 @@ from ailedger.chain.module import BlockContext
 from ailedger.chain.state import Journal
 from ailedger.chain.tx import Tx
 from ailedger.core import errors
-from ailedger.core.errors import LedgerError
+from ailedger.core.errors import ErrorCode, LedgerError
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet import frontier, rules
 from ailedger.datanet.payloads import (
@@ -186,13 +186,18 @@ def apply_contribute(state: Journal, ctx: BlockContext, tx: Tx, p: Contribute) -
     put_counters(state, p.name, counters)
 
 
-def _pending(state: Journal, name: str, record_hash: bytes) -> RecordState:
+def _in_status(state: Journal, name: str, record_hash: bytes, status: int, otherwise: ErrorCode) -> RecordState:
+    """The record's state, when it exists and has `status`; `otherwise` names what is wrong if not."""
     rec = get_record_state(state, name, record_hash)
     if rec is None:
         raise LedgerError(errors.RECORD_NOT_FOUND, record_hash.hex())
-    if rec.status != Status.PENDING:
-        raise LedgerError(errors.RECORD_NOT_PENDING, record_hash.hex())
+    if rec.status != status:
+        raise LedgerError(otherwise, record_hash.hex())
     return rec
+
+
+def _pending(state: Journal, name: str, record_hash: bytes) -> RecordState:
+    return _in_status(state, name, record_hash, Status.PENDING, errors.RECORD_NOT_PENDING)
 
 
 def apply_gate_verdict(state: Journal, ctx: BlockContext, tx: Tx, p: GateVerdict) -> None:
@@ -266,11 +271,7 @@ def apply_retract(state: Journal, ctx: BlockContext, tx: Tx, p: Retract) -> None
         raise LedgerError(errors.NOT_DATANET_OWNER, f"reason {RETRACT_REASONS[p.reason]} is a takedown by the owner")
     found = []
     for h in p.records:
-        rec = get_record_state(state, p.name, h)
-        if rec is None:
-            raise LedgerError(errors.RECORD_NOT_FOUND, h.hex())
-        if rec.status != Status.ACCEPTED:
-            raise LedgerError(errors.RECORD_NOT_ACCEPTED, h.hex())
+        rec = _in_status(state, p.name, h, Status.ACCEPTED, errors.RECORD_NOT_ACCEPTED)
         if not takedown and rec.contributor != tx.sender_address:
             raise LedgerError(errors.NOT_RECORD_CONTRIBUTOR, h.hex())
         found.append((h, rec))
