@@ -143,7 +143,7 @@ def measure_apply(data_dir: Path, runtime: Runtime, work: Workload) -> tuple[flo
 def measure_replay(data_dir: Path, runtime: Runtime) -> tuple[float, int, int, State]:
     """What an auditor pays: reopen the store, rebuild genesis, re-validate every block in order."""
     t0 = time.perf_counter()
-    store = Store(data_dir)
+    store = Store.open(data_dir)
     block0, state = runtime.genesis_block(store.genesis)
     parent = block0.header
     blocks = txs = 0

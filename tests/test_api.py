@@ -371,7 +371,7 @@ def test_server_process_stops_cleanly(tmp_path: Path, genesis: Genesis, proposer
     finally:
         proc.kill()
     assert not (data / (DB_NAME + "-wal")).exists()  # the store was closed, not abandoned
-    store = Store(data)
+    store = Store.open(data)
     try:
         assert verify_chain(store, runtime).ok and store.find_tx(bytes.fromhex(tx_id)) is not None
     finally:

@@ -95,7 +95,7 @@ class Submitter(threading.Thread):
 
 def check_on_disk(data: Path, runtime: Runtime, track: Track, last_height: int, all_included: bool = False) -> int:
     """The checks (a), (b) and (c), on the store while no node has it open; returns the head height."""
-    store = Store(data)
+    store = Store.open(data)
     try:
         report = verify_chain(store, runtime)
         assert report.ok, report.to_json()

@@ -117,7 +117,7 @@ def test_verify_names_the_first_bad_block(node: Node, users: list[KeyPair], sql:
     db.close()
     from ailedger.chain.store import Store
 
-    store = Store(directory)
+    store = Store.open(directory)
     try:
         report = verify_chain(store, runtime)
     finally:

@@ -40,7 +40,7 @@ def now_ms() -> int:
 class Node:
     def __init__(self, store: Store | Path | str, runtime: Runtime, key: KeyPair | None = None,
                  block_interval_s: float = 0.5, mempool_limit: int = 50_000) -> None:
-        self.store = store if isinstance(store, Store) else Store(store)
+        self.store = store if isinstance(store, Store) else Store.open(store)
         self.runtime = runtime
         self.key = key
         self.block_interval_s = block_interval_s

@@ -56,6 +56,11 @@ class Store:
             raise LedgerError(errors.STORE_CORRUPT, "no genesis recorded")
         self.genesis = Genesis.parse(row[0])
 
+    @classmethod
+    def open(cls, data_dir: Path | str) -> Store:
+        """Open the chain in `data_dir`, whichever store holds it."""
+        return cls(data_dir)
+
     def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """Run a read under the lock; a damaged database file is store_corrupt, never a raw sqlite error."""
         with self.lock:

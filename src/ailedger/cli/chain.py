@@ -139,7 +139,7 @@ def init(ctx: typer.Context, data_dir: ChainDirOpt = None,
 
 def verify_data_dir(s: Settings, directory: Path) -> VerifyReport:
     """Replay the chain in `directory` with a progress bar on stderr."""
-    store = Store(directory)
+    store = Store.open(directory)
     try:
         total = store.height()
         columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -190,7 +190,7 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
 
     s = settings(ctx)
     directory = data_dir_of(s, data_dir)
-    Store(directory).close()  # a missing chain is reported here, before the server starts
+    Store.open(directory).close()  # a missing chain is reported here, before the server starts
     from ailedger.web.app import add_explorer
 
     serve(directory, host, port, block_interval, node_key=load_node_key(directory),
