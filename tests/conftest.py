@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from ailedger.chain.runtime import Runtime
 from ailedger.chain.store import Store
 from ailedger.core.keys import KeyPair
 from ailedger.modules import default_runtime
+from tests.pg_server import PgServer
 
 CHAIN_ID = "ailedger-test"
 
@@ -42,8 +44,27 @@ def genesis(proposer: KeyPair, users: list[KeyPair]) -> Genesis:
 
 
 @pytest.fixture
-def node(tmp_path: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair) -> Node:
-    Store.create(tmp_path / "chain", genesis, runtime)
+def node(tmp_path: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair, store_url: str | None) -> Node:
+    Store.create(tmp_path / "chain", genesis, runtime, store_url).close()
     n = Node(tmp_path / "chain", runtime, proposer)
     yield n  # type: ignore[misc]
     n.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One real PostgreSQL server for the whole run (started on first use, stopped at the end)."""
+    server = PgServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Where a test's chain lives: None (the data directory's SQLite file) or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.fresh_url()

@@ -33,9 +33,11 @@ def transfer(k: KeyPair, nonce: int, to: bytes, amount: int, fee: int = 1000, ch
     return sign_tx(k, chain, nonce, fee, TRANSFER, TRANSFER_CODEC.encode(Transfer(to, amount)))
 
 
-def make_chain(data_dir: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair) -> Path:
-    """A data directory as `chain init` leaves it: the genesis chain and node_key.json."""
-    Store.create(data_dir, genesis, runtime).close()
+def make_chain(data_dir: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair,
+               url: str | None = None) -> Path:
+    """A data directory as `chain init` leaves it: the genesis chain (in its SQLite file, or in the
+    PostgreSQL database at `url`) and node_key.json."""
+    Store.create(data_dir, genesis, runtime, url).close()
     write_node_key(data_dir, proposer)
     return data_dir
 

@@ -195,15 +195,16 @@ class Env:
     client: HttpClient
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    """One server for all bad-input cases; A has one transaction included (nonce 1 is next)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def env(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Env]:
+    """One server for all bad-input cases, on each store; A has one transaction included (nonce 1 is next)."""
+    url = None if request.param == "sqlite" else request.getfixturevalue("pg_server").fresh_url()
     runtime = default_runtime()
     proposer, a, b = key(1000), key(1), key(2)
     genesis = Genesis(CHAIN_ID, 1_700_000_000_000, proposer.public_key,
                       [Allocation(a.address, START_BALANCE), Allocation(b.address, START_BALANCE)], {})
     data = tmp_path_factory.mktemp("bad") / "chain"
-    Store.create(data, genesis, runtime).close()
+    Store.create(data, genesis, runtime, url).close()
     node = Node(data, runtime, proposer, block_interval_s=0.05)
     node.start()
     try:

@@ -114,10 +114,10 @@ def check_on_disk(data: Path, runtime: Runtime, track: Track, last_height: int, 
 
 
 def crash_many_times(tmp: Path, genesis: Genesis, proposer: KeyPair, users: list[KeyPair], kills: int, seed: int,
-                     batch: int) -> Track:
+                     batch: int, url: str | None = None) -> Track:
     started = time.monotonic()
     runtime = default_runtime()
-    data = make_chain(tmp / "chain", genesis, runtime, proposer)
+    data = make_chain(tmp / "chain", genesis, runtime, proposer, url)
     log = tmp / "node.log"
     rng = random.Random(seed)
     track = Track(users, nonces=[0] * len(users))
@@ -165,9 +165,12 @@ def crash_many_times(tmp: Path, genesis: Genesis, proposer: KeyPair, users: list
     return track
 
 
-def test_sigkill_single_submits(tmp_path: Path, genesis: Genesis, proposer: KeyPair, users: list[KeyPair]) -> None:
-    crash_many_times(tmp_path, genesis, proposer, users, kills=15, seed=20261126, batch=1)
+def test_sigkill_single_submits(tmp_path: Path, genesis: Genesis, proposer: KeyPair, users: list[KeyPair],
+                                store_url: str | None) -> None:
+    """On PostgreSQL the server keeps running while the node dies; only the node is killed."""
+    crash_many_times(tmp_path, genesis, proposer, users, kills=15, seed=20261126, batch=1, url=store_url)
 
 
-def test_sigkill_batched_submits(tmp_path: Path, genesis: Genesis, proposer: KeyPair, users: list[KeyPair]) -> None:
-    crash_many_times(tmp_path, genesis, proposer, users, kills=15, seed=4242, batch=16)
+def test_sigkill_batched_submits(tmp_path: Path, genesis: Genesis, proposer: KeyPair, users: list[KeyPair],
+                                 store_url: str | None) -> None:
+    crash_many_times(tmp_path, genesis, proposer, users, kills=15, seed=4242, batch=16, url=store_url)

@@ -106,15 +106,12 @@ def _chain_of_three(node: Node, users: list[KeyPair]) -> None:
 ])
 def test_verify_names_the_first_bad_block(node: Node, users: list[KeyPair], sql: str, height: int,
                                           code: str) -> None:
-    import sqlite3
+    from tests.pg_server import execute_sql
 
     _chain_of_three(node, users)
     directory, runtime = node.store.dir, node.runtime
     node.close()
-    db = sqlite3.connect(directory / "chain.sqlite")
-    db.execute(sql)
-    db.commit()
-    db.close()
+    execute_sql(directory, sql)
     from ailedger.chain.store import Store
 
     store = Store.open(directory)

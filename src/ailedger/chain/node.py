@@ -8,6 +8,7 @@ mempool, so a crash after the acknowledgement cannot lose it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -16,11 +17,11 @@ from typing import Any
 
 from ailedger.chain import accounts, params
 from ailedger.chain.blobstore import BlobStore
-from ailedger.chain.block import Block
+from ailedger.chain.block import Block, BlockHeader
 from ailedger.chain.mempool import Mempool
 from ailedger.chain.proofs import AccountProof, receipt_proof_json
 from ailedger.chain.receipt import RECEIPT
-from ailedger.chain.runtime import Runtime
+from ailedger.chain.runtime import Built, Runtime
 from ailedger.chain.store import Store
 from ailedger.chain.tx import decode_tx
 from ailedger.chain.views import block_json, tx_json
@@ -52,6 +53,9 @@ class Node:
                               f"stored state root differs from block {head.height}'s header")
         self.chain_id = head.chain_id
         self.mempool = Mempool(runtime, self.state, head, mempool_limit)
+        self._synced_height = head.height  # the store's head this memory reflects
+        self._seq = 0  # the newest persisted mempool row this memory has seen
+        self._stale = False  # memory may differ from the store (a commit failed); reload before use
         self._reload_mempool()
         self._blobs: BlobStore | None = None
         self._wake = threading.Event()
@@ -64,20 +68,63 @@ class Node:
 
     def _reload_mempool(self) -> None:
         stale = []
-        for tx_id, raw in self.store.mempool():
+        for seq, tx_id, raw in self.store.mempool_since(0):
+            self._seq = max(self._seq, seq)
             try:
                 self.mempool.admit(decode_tx(raw))
             except LedgerError:
                 stale.append(tx_id)
-        if stale:
+        if stale and not self.store.shared:  # in a shared store the producer prunes what its blocks make invalid
             self.store.mempool_remove(stale)
+
+    def _reload(self) -> None:
+        """Rebuild memory (state, mempool) from the store, which is the truth after a failed commit."""
+        self._stale = True
+        state = self.store.load_state()
+        head = self.store.head()
+        self.state = state
+        self.mempool = Mempool(self.runtime, state, head, self.mempool.limit)
+        self._synced_height = head.height
+        self._seq = 0
+        self._reload_mempool()
+        self._stale = False
+
+    def sync(self) -> None:
+        """Catch up with what other processes sharing the store wrote: new blocks and pending transactions.
+
+        Only a shared (server) store has such writers; the embedded store returns at once. New blocks
+        are read as the state rows they changed, and the resulting root must equal the new head's, or
+        memory is rebuilt from the store whole.
+        """
+        if not self.store.shared and not self._stale:
+            return
+        with self.lock:
+            if self._stale:
+                self._reload()
+                return
+            height, seq = self.store.tips()
+            if height > self._synced_height:
+                head, rows, done = self.store.catch_up(self._synced_height)
+                self.state.load_rows(rows)
+                if self.state.root() != head.state_root:
+                    self._reload()
+                    return
+                self._synced_height = head.height
+                self.mempool.after_block(head, done)
+            if seq > self._seq:
+                for s, _, raw in self.store.mempool_since(self._seq):
+                    self._seq = s
+                    # already pending here, or made invalid by a block: the producer drops it
+                    with contextlib.suppress(LedgerError):
+                        self.mempool.admit(decode_tx(raw))
 
     # -- writes ----------------------------------------------------------------------------------
 
     def submit(self, raw: bytes) -> dict[str, Any]:
         """Admit and persist one transaction; returns its id once it is safe on disk."""
         tx = decode_tx(raw)
-        with self.lock:
+        with self.store.serialized(), self.lock:
+            self.sync()
             if self.store.find_tx(tx.id) is not None:
                 raise LedgerError(errors.DUPLICATE_TX, "already included in a block")
             self.mempool.admit(tx)
@@ -99,24 +146,47 @@ class Node:
         if self.key is None or not self.can_produce:
             raise LedgerError(errors.BAD_BLOCK, "this node has no authorised proposer key")
         with self.lock:
+            if self.store.shared and not self.store.try_lead():
+                return None  # another process sharing the store is the producer
+            self.sync()
             if not len(self.mempool):
                 return None
             head = self.store.head()
             candidates = self.mempool.batch(self._max_block_txs())
             built = self.runtime.build_block(self.state, head, timestamp_ms or now_ms(), self.key, candidates)
-            try:
-                self.store.commit_block(built)
-            except BaseException:
-                self.state = self.store.load_state()  # the store is the truth; rebuild memory from it
-                self.mempool = Mempool(self.runtime, self.state, head, self.mempool.limit)
-                self._reload_mempool()
-                raise
-            assert built.block is not None
-            done = [t.id for t in built.included] + [t.id for t, _ in built.rejected]
-            dropped = self.mempool.after_block(built.block.header, done)
-            if dropped:
-                self.store.mempool_remove([t.id for t in dropped])
-            return built.block
+            return self._commit(built, head)
+
+    def apply_block(self, block: Block) -> Built:
+        """Re-execute a block made elsewhere (a replica's primary) and commit it only if every root matches.
+
+        Nothing in `block` is trusted: `validate_block` checks the proposer's signature, the
+        transactions root, each transaction, the receipts root and the state root. A block that
+        fails leaves the state and the store exactly as they were. Held under the node's lock like
+        block production, so no reader ever sees a block half applied.
+        """
+        with self.lock:
+            self.sync()  # memory left stale by a failed commit is rebuilt from the store first
+            head = self.store.head()
+            built = self.runtime.validate_block(self.state, head, block)
+            self._commit(built, head)
+            return built
+
+    def _commit(self, built: Built, parent: BlockHeader) -> Block:
+        """Persist a block already applied to `self.state`, then settle the mempool on the new head."""
+        try:
+            self.store.commit_block(built)
+        except BaseException:
+            self._stale = True  # memory holds a block the store may lack; rebuild from the store, now or later
+            with contextlib.suppress(LedgerError):  # the store is unreachable: sync() reloads before next use
+                self._reload()
+            raise
+        assert built.block is not None
+        self._synced_height = built.block.header.height
+        done = [t.id for t in built.included] + [t.id for t, _ in built.rejected]
+        dropped = self.mempool.after_block(built.block.header, done)
+        if dropped:
+            self.store.mempool_remove([t.id for t in dropped])
+        return built.block
 
     # -- producer loop ---------------------------------------------------------------------------
 
@@ -138,7 +208,7 @@ class Node:
             self._wake.clear()
             if self._stop.is_set():
                 break
-            if len(self.mempool):
+            if len(self.mempool) or self.store.shared:  # a shared store's pending rows may come from elsewhere
                 try:
                     self.produce_block()
                 except Exception:  # a failed block must not silently end block production for good

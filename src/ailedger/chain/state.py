@@ -154,6 +154,32 @@ class State(Journal):
         self.tree.truncate(size)
         self._undo = (size, [])
 
+    def load_rows(self, rows: Iterable[tuple[bytes, int, bytes]]) -> None:
+        """Take committed rows written by another process (a shared store's newer blocks) into the tree.
+
+        A row either updates a key at its known index or adds a key at the next free index; a row
+        that does neither means this memory and the store disagree (store_corrupt: reload whole).
+        """
+        if self._writes:
+            raise RuntimeError("state has pending writes")
+        fresh = []
+        for key, idx, value in rows:
+            known = self._index.get(key)
+            if known is None:
+                fresh.append((idx, key, value))
+            elif known != idx:
+                raise LedgerError(errors.STORE_CORRUPT, f"state key moved from leaf {known} to {idx}")
+            else:
+                self._committed[key] = value
+                self.tree.set(idx, leaf_hash(leaf_data(key, value)))
+        for idx, key, value in sorted(fresh):
+            if idx != len(self.tree):
+                raise LedgerError(errors.STORE_CORRUPT, f"new state leaf {idx} is not the next one ({len(self.tree)})")
+            self.tree.append(leaf_hash(leaf_data(key, value)))
+            self._index[key] = idx
+            self._committed[key] = value
+        self._undo = (len(self.tree), [])
+
     def root(self) -> bytes:
         if self._writes:
             raise RuntimeError("state has pending writes; commit() first")

@@ -1,9 +1,17 @@
-"""SQLite block store: blocks, transactions with receipts, state rows and the mempool, in one file.
+"""The block store: blocks, transactions with receipts, state rows and the mempool, behind one interface.
 
-Why one SQLite file in WAL mode: a block, its receipts and every state row it changed are written in
-one transaction, so a crash at any instant leaves either the whole block or none of it; reopening
-yields exactly the last committed block. `synchronous=FULL` makes a commit durable across power loss
-too, and costs one fsync per block, not per transaction.
+Two engines hold a chain, with the same tables, the same SQL and the same roots bit for bit:
+* SQLite (`sqlite_store.py`), the embedded default: one file in the data directory.
+* PostgreSQL (`pg_store.py`), for many API processes over one database: the data directory then
+  holds `store.json` naming the server, and the chain's rows live there.
+
+Why one base class: every read and the block commit are the same statements on both engines, so
+they are written once here; an engine supplies only how to connect, run a statement, and run a list
+of statements as one transaction. A block, its receipts and every state row it changed are written
+in one transaction, so a crash at any instant leaves either the whole block or none of it.
+
+Each state row records the height that last changed it, so a process sharing the database with the
+block producer can catch up on a new block by reading only the rows it changed (`state_since`).
 
 The acknowledged-but-unincluded transactions (the mempool) are persisted too, so a node that is
 killed never forgets a transaction it has acknowledged.
@@ -11,9 +19,10 @@ killed never forgets a transaction it has acknowledged.
 
 from __future__ import annotations
 
-import sqlite3
+import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,97 +34,131 @@ from ailedger.chain.state import State
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "chain.sqlite"
+STORE_FILE = "store.json"  # present when the chain's rows live in a server database
 
-_SCHEMA = """
+# Written for SQLite; an engine rewrites the few type names it spells differently (`_schema`).
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE,
                                    header BLOB NOT NULL, signature BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS txs (id BLOB PRIMARY KEY, height INTEGER NOT NULL, pos INTEGER NOT NULL,
                                 raw BLOB NOT NULL, receipt BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS txs_by_block ON txs (height, pos);
-CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, idx INTEGER NOT NULL UNIQUE, value BLOB NOT NULL,
+                                  height INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS state_by_height ON state (height);
 CREATE TABLE IF NOT EXISTS mempool (seq INTEGER PRIMARY KEY AUTOINCREMENT, id BLOB NOT NULL UNIQUE,
                                     raw BLOB NOT NULL);
 """
 
+# One statement of a transaction: (sql, rows); rows is one argument tuple, or a list of them (executemany).
+Statement = tuple[str, tuple[object, ...] | list[tuple[object, ...]]]
+
 
 class Store:
-    """One chain's data directory. Thread-safe: every call takes the store's lock."""
+    """One chain's rows. Thread-safe: every call takes the store's lock."""
+
+    kind = "?"
+    shared = False  # True when other processes may write the same database (a server store)
 
     def __init__(self, data_dir: Path | str) -> None:
         self.dir = Path(data_dir)
-        path = self.dir / DB_NAME
-        if not path.exists():
-            raise LedgerError(errors.NO_CHAIN, str(self.dir))
-        self._db = self._connect(path)
         self.lock = threading.RLock()
+        self.genesis: Genesis
+
+    def _load_genesis(self) -> None:
         row = self._one("SELECT v FROM meta WHERE k='genesis'")
         if row is None:
             raise LedgerError(errors.STORE_CORRUPT, "no genesis recorded")
-        self.genesis = Genesis.parse(row[0])
+        self.genesis = Genesis.parse(bytes(row[0]))
+
+    # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
     def open(cls, data_dir: Path | str) -> Store:
-        """Open the chain in `data_dir`, whichever store holds it."""
-        return cls(data_dir)
+        """Open the chain in `data_dir`, whichever engine holds it."""
+        d = Path(data_dir)
+        url = store_url(d)
+        if url is not None:
+            from ailedger.chain.pg_store import PgStore
+
+            return PgStore(d, url)
+        from ailedger.chain.sqlite_store import SqliteStore
+
+        return SqliteStore(d)
+
+    @classmethod
+    def create(cls, data_dir: Path | str, genesis: Genesis, runtime: Runtime, url: str | None = None) -> Store:
+        """Make a new chain holding the genesis block and state: in `data_dir`, or in the database at `url`.
+
+        With a `url` the data directory keeps `store.json` naming the database (and, as always, its
+        blobs and keys), so every command that opens the directory finds the chain's rows.
+        """
+        d = Path(data_dir)
+        if is_chain_dir(d):
+            raise LedgerError(errors.ALREADY_INIT, str(d))
+        block, state = runtime.genesis_block(genesis)
+        if url is None or url.startswith("sqlite:"):
+            from ailedger.chain.sqlite_store import SqliteStore
+
+            SqliteStore.create_rows(d, genesis, block, list(state.rows()))
+            return SqliteStore(d)
+        from ailedger.chain.pg_store import PgStore, check_url
+
+        check_url(url)
+        PgStore.create_rows(url, genesis, block, list(state.rows()))
+        d.mkdir(parents=True, exist_ok=True)
+        _write_store_file(d, url)
+        return PgStore(d, url)
+
+    @staticmethod
+    def genesis_rows(genesis: Genesis, block: Block, state_rows: list[tuple[bytes, int, bytes]]) -> list[Statement]:
+        """The statements that write a new chain's meta, block 0 and genesis state."""
+        h = block.header
+        return [("INSERT INTO meta VALUES ('genesis', ?), ('schema', ?)",
+                 (genesis.canonical(), str(SCHEMA_VERSION).encode())),
+                ("INSERT INTO blocks VALUES (0, ?, ?, ?)", (h.hash, h.encode(), block.signature)),
+                ("INSERT INTO state (key, idx, value, height) VALUES (?, ?, ?, 0)", list(state_rows))]
+
+    # -- engine --------------------------------------------------------------------------------------
 
     def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
-        """Run a read under the lock; a damaged database file is store_corrupt, never a raw sqlite error."""
-        with self.lock:
-            try:
-                return self._db.execute(sql, args).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise LedgerError(errors.STORE_CORRUPT, f"{type(exc).__name__}: {exc}") from exc
+        """Run one read under the lock; engine failures become coded errors, never raw driver errors."""
+        raise NotImplementedError
+
+    def _transaction(self, statements: Sequence[Statement]) -> None:
+        """Run the statements as one transaction: all of them, or (on any failure) none."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the rows are, for messages (never a password)."""
+        raise NotImplementedError
+
+    def try_lead(self) -> bool:
+        """Hold the right to seal blocks; a store no other process writes always grants it."""
+        return True
+
+    @contextmanager
+    def serialized(self) -> Iterator[None]:
+        """Run the block as the only transaction admitter among the processes sharing the store."""
+        yield
 
     def _one(self, sql: str, args: tuple[object, ...] = ()) -> Any:
         rows = self._rows(sql, args)
         return rows[0] if rows else None
 
-    @staticmethod
-    def _connect(path: Path) -> sqlite3.Connection:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        db.text_factory = bytes  # a column damaged into TEXT still reads back as bytes, to be judged by its hash
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA foreign_keys=ON")
-        return db
-
-    @classmethod
-    def create(cls, data_dir: Path | str, genesis: Genesis, runtime: Runtime) -> Store:
-        """Make a new data directory holding the genesis block and state."""
-        d = Path(data_dir)
-        if (d / DB_NAME).exists():
-            raise LedgerError(errors.ALREADY_INIT, str(d))
-        d.mkdir(parents=True, exist_ok=True)
-        block, state = runtime.genesis_block(genesis)
-        tmp = d / (DB_NAME + ".new")
-        tmp.unlink(missing_ok=True)
-        db = cls._connect(tmp)
-        db.executescript(_SCHEMA)
-        db.execute("BEGIN")
-        db.execute("INSERT INTO meta VALUES ('genesis', ?), ('schema', ?)", (genesis.canonical(), SCHEMA_VERSION))
-        db.execute("INSERT INTO blocks VALUES (0, ?, ?, ?)", (block.header.hash, block.header.encode(),
-                                                              block.signature))
-        db.executemany("INSERT INTO state VALUES (?, ?, ?)", list(state.rows()))
-        db.execute("COMMIT")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.close()
-        tmp.replace(d / DB_NAME)  # atomic: a half-made directory never looks like a chain
-        for suffix in ("-wal", "-shm"):
-            (d / (DB_NAME + ".new" + suffix)).unlink(missing_ok=True)
-        return cls(d)
-
-    def close(self) -> None:
-        with self.lock:
-            self._db.close()
-
     # -- reads -----------------------------------------------------------------------------------
 
     def head(self) -> BlockHeader:
         row = self._one("SELECT header FROM blocks ORDER BY height DESC LIMIT 1")
-        return HEADER.decode(row[0])
+        if row is None:
+            raise LedgerError(errors.STORE_CORRUPT, "no blocks stored")
+        return HEADER.decode(bytes(row[0]))
 
     def height(self) -> int:
         """The highest stored height, read without decoding the header (which may be damaged)."""
@@ -128,22 +171,22 @@ class Store:
         row = self._one("SELECT header, signature FROM blocks WHERE height=?", (height,))
         if row is None:
             raise LedgerError(errors.NOT_FOUND, f"no block at height {height}")
-        txs = [r[0] for r in self._rows("SELECT raw FROM txs WHERE height=? ORDER BY pos", (height,))]
-        return Block(HEADER.decode(row[0]), row[1], txs)
+        txs = [bytes(r[0]) for r in self._rows("SELECT raw FROM txs WHERE height=? ORDER BY pos", (height,))]
+        return Block(HEADER.decode(bytes(row[0])), bytes(row[1]), txs)
 
     def header(self, height: int) -> BlockHeader:
         """One block's header, without reading its transactions."""
         row = self._one("SELECT header FROM blocks WHERE height=?", (height,))
         if row is None:
             raise LedgerError(errors.NOT_FOUND, f"no block at height {height}")
-        return HEADER.decode(row[0])
+        return HEADER.decode(bytes(row[0]))
 
     def block_txs(self, height: int, start: int, limit: int) -> list[tuple[int, bytes, Receipt]]:
         """(position, raw bytes, receipt) of a block's transactions from position `start`, at most `limit`:
         a page of a big block through the (height, pos) index, for readers that show blocks a page at a time."""
         rows = self._rows("SELECT pos, raw, receipt FROM txs WHERE height=? AND pos>=? ORDER BY pos LIMIT ?",
                           (height, start, limit))
-        return [(int(r[0]), r[1], RECEIPT.decode(r[2])) for r in rows]
+        return [(int(r[0]), bytes(r[1]), RECEIPT.decode(bytes(r[2]))) for r in rows]
 
     def block_height(self, block_hash: bytes) -> int:
         row = self._one("SELECT height FROM blocks WHERE hash=?", (block_hash,))
@@ -153,14 +196,14 @@ class Store:
 
     def receipts(self, height: int) -> list[Receipt]:
         rows = self._rows("SELECT receipt FROM txs WHERE height=? ORDER BY pos", (height,))
-        return [RECEIPT.decode(r[0]) for r in rows]
+        return [RECEIPT.decode(bytes(r[0])) for r in rows]
 
     def find_tx(self, tx_id: bytes) -> tuple[int, int, bytes, Receipt] | None:
         """(height, position, raw bytes, receipt) of an included transaction."""
         row = self._one("SELECT height, pos, raw, receipt FROM txs WHERE id=?", (tx_id,))
         if row is None:
             return None
-        return int(row[0]), int(row[1]), row[2], RECEIPT.decode(row[3])
+        return int(row[0]), int(row[1]), bytes(row[2]), RECEIPT.decode(bytes(row[3]))
 
     def blocks(self, start: int = 1) -> Iterator[Block]:
         h = start
@@ -171,7 +214,28 @@ class Store:
 
     def load_state(self) -> State:
         rows = self._rows("SELECT key, idx, value FROM state")
-        return State(rows)
+        return State((bytes(k), int(i), bytes(v)) for k, i, v in rows)
+
+    def state_since(self, height: int) -> list[tuple[bytes, int, bytes]]:
+        """(key, index, value) of every state row changed by a block above `height`."""
+        rows = self._rows("SELECT key, idx, value FROM state WHERE height>?", (height,))
+        return [(bytes(k), int(i), bytes(v)) for k, i, v in rows]
+
+    def catch_up(self, height: int) -> tuple[BlockHeader, list[tuple[bytes, int, bytes]], list[bytes]]:
+        """(head, state rows changed above `height`, ids of transactions included above it), read at one instant."""
+        with self.snapshot():
+            head = self.head()
+            return head, self.state_since(height), self.tx_ids_since(height)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Make the reads inside the block see one instant of the store (no other writer: already so)."""
+        with self.lock:
+            yield
+
+    def tx_ids_since(self, height: int) -> list[bytes]:
+        """Ids of the transactions included in blocks above `height`."""
+        return [bytes(r[0]) for r in self._rows("SELECT id FROM txs WHERE height>?", (height,))]
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -179,35 +243,76 @@ class Store:
         """Persist a block, its transactions, receipts and state changes all at once (or not at all)."""
         assert built.block is not None
         h = built.block.header
-        with self.lock:
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute("INSERT INTO blocks VALUES (?, ?, ?, ?)", (h.height, h.hash, h.encode(),
-                                                                      built.block.signature))
-                ids = [tx.id for tx in built.included]
-                db.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?)",
+        ids = [tx.id for tx in built.included]
+        statements: list[Statement] = [
+            ("INSERT INTO blocks VALUES (?, ?, ?, ?)", (h.height, h.hash, h.encode(), built.block.signature))]
+        if ids:
+            statements.append(("INSERT INTO txs VALUES (?, ?, ?, ?, ?)",
                                [(i, h.height, pos, tx.raw, r) for pos, (i, tx, r) in
-                                enumerate(zip(ids, built.included, built.encoded_receipts(), strict=True))])
-                db.executemany("INSERT INTO state VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-                               built.changes)
-                if db.execute("SELECT 1 FROM mempool LIMIT 1").fetchone():
-                    db.executemany("DELETE FROM mempool WHERE id=?", [(i,) for i in ids] +
-                                   [(tx.id,) for tx, _ in built.rejected])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+                                enumerate(zip(ids, built.included, built.encoded_receipts(), strict=True))]))
+        if built.changes:
+            statements.append(("INSERT INTO state (key, idx, value, height) VALUES (?, ?, ?, ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value=excluded.value, height=excluded.height",
+                               [(k, i, v, h.height) for k, i, v in built.changes]))
+        gone = ids + [tx.id for tx, _ in built.rejected]
+        if gone:
+            statements.append(("DELETE FROM mempool WHERE id=?", [(i,) for i in gone]))
+        self._transaction(statements)
 
     def mempool_add(self, tx_id: bytes, raw: bytes) -> None:
-        with self.lock:
-            self._db.execute("INSERT OR IGNORE INTO mempool (id, raw) VALUES (?, ?)", (tx_id, raw))
+        self._transaction([("INSERT INTO mempool (id, raw) VALUES (?, ?) ON CONFLICT DO NOTHING", (tx_id, raw))])
 
     def mempool_remove(self, tx_ids: list[bytes]) -> None:
-        with self.lock:
-            self._db.executemany("DELETE FROM mempool WHERE id=?", [(i,) for i in tx_ids])
+        if tx_ids:
+            self._transaction([("DELETE FROM mempool WHERE id=?", [(i,) for i in tx_ids])])
 
     def mempool(self) -> list[tuple[bytes, bytes]]:
         """Persisted pending transactions as (id, raw bytes), oldest first."""
-        return [(r[0], r[1]) for r in self._rows("SELECT id, raw FROM mempool ORDER BY seq")]
+        return [(bytes(r[0]), bytes(r[1])) for r in self._rows("SELECT id, raw FROM mempool ORDER BY seq")]
 
+    def mempool_since(self, seq: int) -> list[tuple[int, bytes, bytes]]:
+        """(sequence, id, raw bytes) of the pending transactions persisted after `seq`, oldest first."""
+        rows = self._rows("SELECT seq, id, raw FROM mempool WHERE seq>? ORDER BY seq", (seq,))
+        return [(int(s), bytes(i), bytes(r)) for s, i, r in rows]
+
+    def tips(self) -> tuple[int, int]:
+        """(head height, newest mempool sequence): what a process sharing the database compares to catch up."""
+        row = self._one("SELECT (SELECT MAX(height) FROM blocks), (SELECT COALESCE(MAX(seq), 0) FROM mempool)")
+        return int(row[0]), int(row[1])
+
+
+# -- the data directory's pointer to a server database ----------------------------------------------
+
+def store_url(data_dir: Path) -> str | None:
+    """The database URL in `data_dir/store.json`, or None when the chain is the directory's SQLite file."""
+    path = data_dir / STORE_FILE
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+        url = doc["store"]
+        if not isinstance(url, str) or not url:
+            raise ValueError("store must be a non-empty URL")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LedgerError(errors.STORE_CORRUPT, f"{path}: {exc}") from exc
+    return url
+
+
+def _write_store_file(data_dir: Path, url: str) -> None:
+    from ailedger.chain.files import atomic_write
+
+    with atomic_write(data_dir / STORE_FILE) as f:
+        f.write((json.dumps({"store": url}, indent=2) + "\n").encode())
+
+
+def is_chain_dir(data_dir: Path) -> bool:
+    """True when `data_dir` already holds (or points at) a chain."""
+    return (data_dir / DB_NAME).exists() or (data_dir / STORE_FILE).exists()
+
+
+def set_store_url(data_dir: Path, url: str | None) -> None:
+    """Point `data_dir` at the database `url` (None: back to its own SQLite file)."""
+    if url is None:
+        (data_dir / STORE_FILE).unlink(missing_ok=True)
+    else:
+        _write_store_file(data_dir, url)

@@ -652,3 +652,19 @@ TASK_VERDICT_NEEDED = register(2130, "task_verdict_needed",
 SIM_OUT_UNWRITABLE = register(2200, "sim_out_unwritable",
                               "The simulation cannot write its plots into --out; give a directory you can write "
                               "to (it is created if missing).")
+
+# Server store (23xx)
+STORE_UNAVAILABLE = register(2300, "store_unavailable",
+                             "The database server does not answer; check that PostgreSQL is running and reachable "
+                             "at the URL in the data directory's store.json, then retry (a node retries on its own "
+                             "and loses nothing it acknowledged).", 503)
+BAD_STORE_URL = register(2301, "bad_store_url",
+                         "The store is not a URL this node can use; give postgresql://USER@HOST:PORT/DB (or "
+                         "postgresql:///DB?host=/socket/dir), or sqlite:PATH for a data directory's own file.")
+STORE_CONFLICT = register(2302, "store_conflict",
+                          "Another process wrote that row first (two block producers on one database?); run one "
+                          "producer per chain and retry.", 409)
+MIGRATE_MISMATCH = register(2303, "migrate_mismatch",
+                            "The copied chain does not reproduce the source's roots; the target was left as copied "
+                            "for inspection: drop it and migrate again, and run `ailedger chain verify` on the "
+                            "source.")
