@@ -5,6 +5,7 @@ Imported explicitly by test_api.py and test_crash.py (pytest only auto-loads con
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -52,13 +53,15 @@ def serve_in_thread(node: Node) -> Iterator[str]:
 class NodeProcess:
     """`python -m ailedger.api` on a data directory; always `kill()` it in a finally block."""
 
-    def __init__(self, data_dir: Path, block_interval_s: float = 0.1, log: Path | None = None) -> None:
+    def __init__(self, data_dir: Path, block_interval_s: float = 0.1, log: Path | None = None,
+                 extra: tuple[str, ...] = ()) -> None:
         self.log = open(log or os.devnull, "ab")  # noqa: SIM115 - closed in kill()/wait_exit()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # Its own process group, so that kill() also ends the worker processes of `--workers N`.
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ailedger.api", "--data-dir", str(data_dir), "--port", "0",
-             "--block-interval", str(block_interval_s)],
-            stdout=subprocess.PIPE, stderr=self.log, cwd=REPO, env=env)
+             "--block-interval", str(block_interval_s), *extra],
+            stdout=subprocess.PIPE, stderr=self.log, cwd=REPO, env=env, start_new_session=True)
         self.url: str | None = None
 
     def wait_listening(self, timeout_s: float = 20.0) -> str:
@@ -79,7 +82,7 @@ class NodeProcess:
                 buf += chunk
         line = buf.split(b"\n", 1)[0].decode()
         assert line.startswith("listening on http://"), line
-        self.url = line.removeprefix("listening on ")
+        self.url = line.removeprefix("listening on ").split()[0]
         return self.url
 
     def signal(self, sig: int) -> None:
@@ -94,8 +97,8 @@ class NodeProcess:
 
     def kill(self) -> None:
         """SIGKILL (if still running) and reap; safe to call twice."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -54,12 +53,12 @@ def as_json(*args: str) -> Any:
 
 
 @pytest.fixture
-def chain(home: Path) -> Path:
-    """Keys alice, bob; a chain where alice has 1000 units and bob 10; unbonding takes 2 blocks."""
+def chain(home: Path, store_url: str | None) -> Path:
+    """Keys alice, bob; a chain (on each store) where alice has 1000 units and bob 10; unbonding takes 2 blocks."""
     run("keys", "new", "alice")
     run("keys", "new", "bob")
     run("chain", "init", "--chain-id", "cli-test", "--alloc", "alice=1000", "--alloc", "bob=10",
-        "--param", "unbonding_blocks=2")
+        "--param", "unbonding_blocks=2", *(["--store", store_url] if store_url else []))
     return home / "data"
 
 
@@ -151,15 +150,17 @@ def test_embedded_transfers_stake_proofs_and_verify(chain: Path, tmp_path: Path)
 
 
 def _corrupt_header(data: Path, height: int, truncate: bool) -> None:
-    db = sqlite3.connect(data / "chain.sqlite")
-    header = bytearray(db.execute("SELECT header FROM blocks WHERE height=?", (height,)).fetchone()[0])
+    from ailedger.chain.store import Store
+    from tests.pg_server import execute_sql
+
+    store = Store.open(data)
+    header = bytearray(store.header(height).encode())
+    store.close()
     if truncate:
         header = header[:-5]
     else:
         header[-1] ^= 0x01  # one bit of the state root
-    db.execute("UPDATE blocks SET header=? WHERE height=?", (bytes(header), height))
-    db.commit()
-    db.close()
+    execute_sql(data, f"UPDATE blocks SET header=x'{bytes(header).hex()}' WHERE height={height}")
 
 
 @pytest.mark.parametrize("truncate", [False, True], ids=["flipped-bit", "truncated-row"])

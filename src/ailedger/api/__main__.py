@@ -20,9 +20,19 @@ def main(argv: list[str] | None = None) -> int:
                         f"(default {DEFAULT_PORT})")
     parser.add_argument("--block-interval", type=float, default=0.5, metavar="SECONDS",
                         help="seconds between blocks while transactions are pending (default 0.5)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="API processes sharing the port (more than 1 needs a chain in PostgreSQL)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
     try:
+        if args.workers > 1:
+            from pathlib import Path
+
+            from ailedger.api.workers import serve_workers
+
+            serve_workers(Path(args.data_dir), args.host, args.port, args.block_interval, args.workers,
+                          log_level=args.log_level)
+            return 0
         serve(args.data_dir, args.host, args.port, args.block_interval, log_level=args.log_level)
     except LedgerError as exc:
         print(f"error: {exc.code.name}: {exc.code.message}" + (f" ({exc.detail})" if exc.detail else ""),

@@ -156,6 +156,31 @@ class CatchAll:
             await _send_raw(send, status, body)
 
 
+class CatchUp:
+    """Before each request, take in what other processes sharing the node's server store wrote.
+
+    Only for a shared store (`node run --workers N` on PostgreSQL): a client that submits through
+    one process and reads through another then sees its transaction. The catch-up runs in a thread,
+    since it may wait on the database; a database that is down answers store_unavailable (503).
+    """
+
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app = app
+        self.node = node
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            import anyio.to_thread
+
+            try:
+                await anyio.to_thread.run_sync(self.node.sync)
+            except LedgerError as exc:
+                status, body = _raw_error(exc)
+                await _send_raw(send, status, body)
+                return
+        await self.app(scope, receive, send)
+
+
 # -- inputs ---------------------------------------------------------------------------------------
 
 def parse_hex(text: str, what: str) -> bytes:
@@ -284,6 +309,8 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     add_governance_routes(app, node)
     add_market_routes(app, node)
     add_agents_routes(app, node)
+    if node.store.shared:
+        app.add_middleware(CatchUp, node=node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(CatchAll)
     return app

@@ -190,7 +190,11 @@ class PgStore(Store):
     # -- sharing the database between processes ----------------------------------------------------
 
     def try_lead(self) -> bool:
-        """Hold (or keep holding) the cluster-wide producer lock; False while another process holds it."""
+        """Hold (or keep holding) the cluster-wide producer lock; False while another process holds it.
+
+        The lock lives as long as its connection: a server that went away took it along, so that is
+        store_unavailable (and the lock is asked for afresh next time), never a silent False.
+        """
         with self.lock:
             try:
                 if self._lead is not None and not self._lead.closed:
@@ -200,11 +204,14 @@ class PgStore(Store):
                 row = self._lead.execute("SELECT pg_try_advisory_lock(%s)", (LEAD_LOCK,)).fetchone()
                 if row is not None and row[0]:
                     return True
-            except (psycopg.OperationalError, LedgerError):
-                pass
+                failure: BaseException | None = None
+            except (psycopg.OperationalError, LedgerError) as exc:
+                failure = exc
             if self._lead is not None:
                 self._lead.close()
             self._lead = None
+            if failure is not None:
+                raise _unavailable(self.url, failure) from failure
             return False
 
     @contextmanager

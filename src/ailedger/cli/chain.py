@@ -15,7 +15,7 @@ from ailedger.chain.genesis import Genesis
 from ailedger.chain.node import now_ms
 from ailedger.chain.nodekey import load_node_key, node_key_path, write_node_key
 from ailedger.chain.replay import VerifyReport, verify_chain
-from ailedger.chain.store import DB_NAME, Store
+from ailedger.chain.store import Store, is_chain_dir
 from ailedger.cli.backend import ChainDirOpt, data_dir_of
 from ailedger.cli.keys import KeyDir, PassphraseFile, get_passphrase, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings, units
@@ -72,13 +72,14 @@ class InitResult:
 
 
 def init_chain(data_dir: Path, chain_id: str | None, allocations: list[dict[str, Any]], params: dict[str, int],
-               genesis_doc: dict[str, Any] | None = None, proposer: KeyPair | None = None) -> InitResult:
+               genesis_doc: dict[str, Any] | None = None, proposer: KeyPair | None = None,
+               store: str | None = None) -> InitResult:
     """Write a new data directory: genesis block and state, genesis.json, and the proposer key.
 
     The proposer is, in order: `proposer` if given, a node_key.json already in the directory, or a
     fresh key. A genesis file naming another proposer leaves the node without a key (read-only).
     """
-    if (data_dir / DB_NAME).exists():
+    if is_chain_dir(data_dir):
         raise LedgerError(errors.ALREADY_INIT, str(data_dir))
     doc = dict(genesis_doc or {})
     if chain_id is not None:
@@ -98,7 +99,7 @@ def init_chain(data_dir: Path, chain_id: str | None, allocations: list[dict[str,
         if proposer is not None:
             raise LedgerError(errors.BAD_GENESIS, "the genesis proposer is not the key given with --node-key")
         key = None
-    Store.create(data_dir, genesis, default_runtime()).close()
+    Store.create(data_dir, genesis, default_runtime(), store).close()
     if key is not None and load_node_key(data_dir) is None:
         write_node_key(data_dir, key)
     (data_dir / GENESIS_FILE).write_text(json.dumps(genesis.to_json(), indent=2) + "\n")
@@ -125,7 +126,10 @@ def init(ctx: typer.Context, data_dir: ChainDirOpt = None,
                                                          "unit (see `ailedger params`); repeatable.")] = None,
          node_key: Annotated[str | None, typer.Option("--node-key", help="Use this keystore key as the block "
                                                       "proposer instead of a fresh one.")] = None,
-         passphrase_file: PassphraseFile = None) -> None:
+         passphrase_file: PassphraseFile = None,
+         store: Annotated[str | None, typer.Option("--store", metavar="URL", help="Keep the chain's rows in this "
+                                                   "PostgreSQL database (postgresql://...) instead of the data "
+                                                   "directory's SQLite file.")] = None) -> None:
     """Create a data directory holding a new chain and its proposer key."""
     s = settings(ctx)
     keys = key_dir(s)
@@ -133,7 +137,7 @@ def init(ctx: typer.Context, data_dir: ChainDirOpt = None,
     doc = read_json_object(genesis, errors.BAD_GENESIS) if genesis is not None else None
     proposer = keys.unlock(node_key, get_passphrase(passphrase_file)) if node_key else None
     result = init_chain(directory, chain_id, parse_allocs(keys, alloc or []), parse_params(param or []), doc,
-                        proposer)
+                        proposer, store)
     emit(s, result.to_json(), lambda c: render_init(c, result))
 
 
@@ -183,7 +187,9 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
         block_interval: Annotated[float, typer.Option("--block-interval", help="Seconds between blocks while "
                                                       "transactions are pending.")] = 0.5,
         explorer: Annotated[bool, typer.Option("--explorer", help="Also serve the explorer's pages under / "
-                                               "(replays the chain once at start to index its history).")] = False
+                                               "(replays the chain once at start to index its history).")] = False,
+        workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="API processes sharing the port; more "
+                                             "than 1 needs a chain in PostgreSQL (one of them seals blocks).")] = 1
         ) -> None:
     """Serve the data directory over HTTP and produce blocks with its proposer key."""
     from ailedger.api.server import serve
@@ -191,6 +197,12 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
     s = settings(ctx)
     directory = data_dir_of(s, data_dir)
     Store.open(directory).close()  # a missing chain is reported here, before the server starts
+    if workers > 1:
+        from ailedger.api.workers import serve_workers
+
+        serve_workers(directory, host, port, block_interval, workers,
+                      extend="ailedger.web.app:add_explorer" if explorer else None)
+        return
     from ailedger.web.app import add_explorer
 
     serve(directory, host, port, block_interval, node_key=load_node_key(directory),

@@ -33,6 +33,7 @@ from ailedger.cli import (
     reputation,
     serve,
     sim,
+    store,
     task,
     tx,
 )
@@ -85,6 +86,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")
+app.add_typer(store.app, name="store")
 app.command("params")(query.params_cmd)
 app.command("status")(query.status_cmd)
 app.command("bench")(bench.bench)
