@@ -108,14 +108,15 @@ def time_verify(cases: list[tuple[bytes, bytes, bytes]]) -> float:
     return elapsed
 
 
-def measure_apply(data_dir: Path, runtime: Runtime, work: Workload) -> tuple[float, float, int, list[float]]:
+def measure_apply(data_dir: Path, runtime: Runtime, work: Workload,
+                  url: str | None = None) -> tuple[float, float, int, list[float]]:
     """Wire bytes to durable blocks: decode, build (verify + apply + roots + sign), commit to SQLite.
 
     Right before each block, the bare signature checks of that same block are timed. Interleaving
     the two means a noisy neighbour slows both sides alike, so their ratio stays meaningful on a
     shared machine. Returns (verify seconds, apply seconds, blocks, per-block ratios).
     """
-    store = Store.create(data_dir, work.genesis, runtime)
+    store = Store.create(data_dir, work.genesis, runtime, url)  # url: a PostgreSQL database (bench store)
     state = store.load_state()
     parent: BlockHeader = store.head()
     blocks = 0
