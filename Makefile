@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 # The explorer's browser libraries (uPlot), vendored from npm at build time into the package (gitignored).
 WEB_VENDOR := src/ailedger/web/static/vendor
 WEB_STAMP := $(WEB_VENDOR)/.vendored
+# The anchoring contract's toolchain (solcjs, anvil) from npm into build/evm (gitignored); set-up recompiles
+# evm/LedgerAnchor.sol into the committed artifact the Python code loads (a test checks the two agree).
+EVM_STAMP := build/evm/.installed
+ANCHOR_ARTIFACT := src/ailedger/chain/anchor/LedgerAnchor.json
 PG_BIN := /usr/lib/postgresql/15/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -13,7 +17,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml $(WEB_STAMP)
+$(STAMP): pyproject.toml $(WEB_STAMP) $(EVM_STAMP)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	# The explorer's browser tests drive Debian's chromium through Playwright, which never downloads a browser.
 	# The PostgreSQL store's tests start their own server from Debian's postgresql (initdb, pg_ctl).
@@ -31,6 +35,15 @@ $(WEB_STAMP): web-vendor/package.json web-vendor/package-lock.json
 	cp web-vendor/package.json web-vendor/package-lock.json build/web-vendor/
 	cd build/web-vendor && npm ci --no-audit --no-fund --ignore-scripts
 	cp build/web-vendor/node_modules/uplot/dist/uPlot.iife.min.js build/web-vendor/node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	touch $@
+
+$(EVM_STAMP): evm/package.json evm/package-lock.json evm/compile.mjs evm/LedgerAnchor.sol
+	command -v npm >/dev/null || ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends npm)
+	rm -rf build/evm && mkdir -p build/evm
+	cp evm/package.json evm/package-lock.json build/evm/
+	# anvil's binary comes in its platform package (an optional dependency); its postinstall only checks that.
+	cd build/evm && npm ci --no-audit --no-fund
+	cd build/evm && node ../../evm/compile.mjs ../../evm/LedgerAnchor.sol ../../$(ANCHOR_ARTIFACT)
 	touch $@
 
 demo: $(STAMP)

@@ -15,6 +15,7 @@ from typer.core import TyperGroup
 
 from ailedger.cli import (
     agent,
+    anchor,
     attribution,
     bench,
     billing,
@@ -86,6 +87,7 @@ app.add_typer(sim.app, name="sim")
 app.add_typer(query.account_app, name="account")
 app.add_typer(query.block_app, name="block")
 app.add_typer(query.proof_app, name="proof")
+app.add_typer(anchor.app, name="anchor")
 app.add_typer(store.app, name="store")
 app.command("params")(query.params_cmd)
 app.command("status")(query.status_cmd)

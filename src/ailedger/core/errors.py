@@ -668,3 +668,41 @@ MIGRATE_MISMATCH = register(2303, "migrate_mismatch",
                             "The copied chain does not reproduce the source's roots; the target was left as copied "
                             "for inspection: drop it and migrate again, and run `ailedger chain verify` on the "
                             "source.")
+
+# Anchoring (24xx): state roots posted to an EVM contract, verified and used in proofs
+ANCHOR_RPC_DOWN = register(2400, "anchor_rpc_down",
+                           "The EVM RPC endpoint does not answer; check --rpc and that the EVM node is running "
+                           "(`anchor start` waits and retries by itself).", 503)
+ANCHOR_NO_CONTRACT = register(2401, "anchor_no_contract",
+                              "No LedgerAnchor contract runs at that address on this EVM chain; check --contract "
+                              "and --rpc, or deploy one with `ailedger anchor deploy`.", 404)
+ANCHOR_NOT_ANCHORER = register(2402, "anchor_not_anchorer",
+                               "Only the contract's anchorer address may post anchors; use the EVM key whose "
+                               "address was set at deploy (see `ailedger anchor list`).", 403)
+ANCHOR_HEIGHT_NOT_INCREASING = register(2403, "anchor_height_not_increasing",
+                                        "Anchored heights must strictly increase; that height is already covered "
+                                        "by an anchor, so post a higher one.", 409)
+ANCHOR_MISMATCH = register(2404, "anchor_mismatch",
+                           "The local chain no longer matches its anchor: its data was changed after anchoring; "
+                           "restore the data directory from a good copy and run `ailedger anchor verify` again.", 409)
+ANCHOR_NOT_YET = register(2405, "anchor_not_yet",
+                          "No anchor covers that block yet; wait until `ailedger anchor start` posts the next one "
+                          "(every N blocks) and prove again.", 404)
+ANCHOR_PROOF_INVALID = register(2406, "anchor_proof_invalid",
+                                "The anchored proof does not check out against the EVM chain; do not trust the "
+                                "receipt or account it claims (the detail says which step failed).")
+ANCHOR_BAD_KEY = register(2407, "anchor_bad_key",
+                          "The EVM key must be 32 bytes of hex (0x optional), on the first line of --key-file or "
+                          "in AILEDGER_ANCHOR_KEY.")
+ANCHOR_TX_FAILED = register(2408, "anchor_tx_failed",
+                            "The EVM chain refused or reverted the transaction; check the anchorer's ETH balance "
+                            "and the detail from the EVM node.", 502)
+ANCHOR_ARTIFACT_INVALID = register(2409, "anchor_artifact_invalid",
+                                   "The compiled contract (LedgerAnchor.json) is missing or damaged; reinstall "
+                                   "ailedger, or run `make venv` to recompile evm/LedgerAnchor.sol.", 500)
+ANCHOR_WRONG_CHAIN = register(2410, "anchor_wrong_chain",
+                              "That contract anchors another ledger chain id than this data directory holds; use "
+                              "the contract deployed for this chain.", 409)
+ANCHOR_BAD_EVM_ADDRESS = register(2411, "anchor_bad_evm_address",
+                                  "An EVM address is 0x followed by 40 hex digits; copy it again from "
+                                  "`ailedger anchor deploy`'s output.")
