@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"TCP port, 0 for any free one "
                         f"(default {DEFAULT_PORT})")
     parser.add_argument("--block-interval", type=float, default=0.5, metavar="SECONDS",
-                        help="seconds between blocks while transactions are pending (default 0.5)")
+                        help="seconds between blocks while transactions are pending; for a replica, "
+                        "between asks for new blocks (default 0.5)")
+    parser.add_argument("--follow", metavar="URL", help="run a read replica of the node at URL (docs/replicas.md)")
     parser.add_argument("--workers", type=int, default=1, metavar="N",
                         help="API processes sharing the port (more than 1 needs a chain in PostgreSQL)")
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
@@ -33,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
             serve_workers(Path(args.data_dir), args.host, args.port, args.block_interval, args.workers,
                           log_level=args.log_level)
             return 0
-        serve(args.data_dir, args.host, args.port, args.block_interval, log_level=args.log_level)
+        serve(args.data_dir, args.host, args.port, args.block_interval, log_level=args.log_level,
+              follow=args.follow)
     except LedgerError as exc:
         print(f"error: {exc.code.name}: {exc.code.message}" + (f" ({exc.detail})" if exc.detail else ""),
               file=sys.stderr)

@@ -34,6 +34,7 @@ from ailedger.api.datanets import add_datanet_routes
 from ailedger.api.governance import add_governance_routes
 from ailedger.api.market import add_market_routes
 from ailedger.api.models import add_model_routes
+from ailedger.api.replication import add_replication_routes
 from ailedger.api.settlement import add_settlement_routes
 from ailedger.chain.node import Node
 from ailedger.core import errors
@@ -309,6 +310,7 @@ def create_app(node: Node, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     add_governance_routes(app, node)
     add_market_routes(app, node)
     add_agents_routes(app, node)
+    add_replication_routes(app, node)
     if node.store.shared:
         app.add_middleware(CatchUp, node=node)
     app.add_middleware(BodyLimit, limit=max_body_bytes)

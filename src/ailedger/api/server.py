@@ -64,13 +64,13 @@ def url_of(sock: socket.socket) -> str:
 
 
 @contextmanager
-def run_server_in_thread(server: uvicorn.Server, start_timeout_s: float = 10.0) -> Iterator[str]:
-    """Run a (not yet started) uvicorn server on a free loopback port in a thread; yields its base URL.
+def run_server_in_thread(server: uvicorn.Server, start_timeout_s: float = 10.0, port: int = 0) -> Iterator[str]:
+    """Run a (not yet started) uvicorn server on a loopback port (0: a free one) in a thread; yields its base URL.
 
     For tests and benchmarks that need a real server in-process: the server stops (and its thread is
-    joined) when the block ends.
+    joined) when the block ends, and can be started again on the same port.
     """
-    sock = bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", port)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
@@ -109,26 +109,36 @@ def make_server(node: Node, log_level: str = "warning") -> uvicorn.Server:
 
 
 def serve(data_dir: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, block_interval_s: float = 0.5,
-          node_key: KeyPair | None = None, log_level: str = "warning", extend: Extend | None = None) -> None:
+          node_key: KeyPair | None = None, log_level: str = "warning", extend: Extend | None = None,
+          follow: str | None = None) -> None:
     """Serve the node in `data_dir` until SIGTERM or SIGINT; blocks the calling (main) thread.
 
     The proposer key is `node_key`, else the data directory's `node_key.json`; without either the
-    node serves reads and accepts transactions but produces no blocks.
+    node serves reads and accepts transactions but produces no blocks. With `follow` (a primary's
+    URL) it is a read replica instead (docs/replicas.md): `data_dir` is made from the primary's
+    genesis if new, and the primary is asked for new blocks every `block_interval_s`.
     """
     from ailedger.chain.node import Node
+    from ailedger.chain.replica import open_replica
     from ailedger.modules import default_runtime
 
     with StopSignals() as stop:
+        if follow is not None:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
         lock = lock_writer(Path(data_dir), wait_s=WRITER_WAIT_S)
         key = node_key if node_key is not None else load_node_key(data_dir)
         try:
-            node = Node(data_dir, default_runtime(), key, block_interval_s=block_interval_s)
+            node = (open_replica(data_dir, follow, default_runtime(), poll_s=block_interval_s) if follow is not None
+                    else Node(data_dir, default_runtime(), key, block_interval_s=block_interval_s))
         except BaseException:
             if lock is not None:
                 os.close(lock)
             raise
         try:
-            if not node.can_produce:
+            if follow is not None:
+                print(f"replica of {follow}: verified up to height {node.store.height()}", file=sys.stderr,
+                      flush=True)
+            elif not node.can_produce:
                 print("warning: no authorised proposer key in this data directory; blocks will not be produced",
                       file=sys.stderr, flush=True)
             if stop.requested:

@@ -188,22 +188,29 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
                                                       "transactions are pending.")] = 0.5,
         explorer: Annotated[bool, typer.Option("--explorer", help="Also serve the explorer's pages under / "
                                                "(replays the chain once at start to index its history).")] = False,
+        follow: Annotated[str | None, typer.Option(
+            "--follow", metavar="URL", help="Run a read replica of the node at URL: verify and serve its blocks, "
+            "forward writes to it (the data directory is made from its genesis if new; --block-interval is how "
+            "often it asks for new blocks).")] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="API processes sharing the port; more "
                                              "than 1 needs a chain in PostgreSQL (one of them seals blocks).")] = 1
         ) -> None:
-    """Serve the data directory over HTTP and produce blocks with its proposer key."""
+    """Serve the data directory over HTTP and produce blocks with its proposer key (or follow a primary)."""
     from ailedger.api.server import serve
 
     s = settings(ctx)
     directory = data_dir_of(s, data_dir)
-    Store.open(directory).close()  # a missing chain is reported here, before the server starts
+    if follow is None:
+        Store.open(directory).close()  # a missing chain is reported here, before the server starts
     if workers > 1:
         from ailedger.api.workers import serve_workers
 
+        if follow is not None:
+            raise LedgerError(errors.BAD_ARGUMENT, "a replica (--follow) runs as one process; drop --workers")
         serve_workers(directory, host, port, block_interval, workers,
                       extend="ailedger.web.app:add_explorer" if explorer else None)
         return
     from ailedger.web.app import add_explorer
 
     serve(directory, host, port, block_interval, node_key=load_node_key(directory),
-          extend=add_explorer if explorer else None)
+          extend=add_explorer if explorer else None, follow=follow)

@@ -706,3 +706,24 @@ ANCHOR_WRONG_CHAIN = register(2410, "anchor_wrong_chain",
 ANCHOR_BAD_EVM_ADDRESS = register(2411, "anchor_bad_evm_address",
                                   "An EVM address is 0x followed by 40 hex digits; copy it again from "
                                   "`ailedger anchor deploy`'s output.")
+
+# Replicas (25xx)
+REPLICA_WRONG_CHAIN = register(2500, "replica_wrong_chain",
+                               "The node given to --follow serves another chain id than this replica's data "
+                               "directory; follow a node of the same chain, or give the replica a new data "
+                               "directory.", 409)
+REPLICA_GENESIS_MISMATCH = register(2501, "replica_genesis_mismatch",
+                                    "The node given to --follow has another genesis (or genesis block) than this "
+                                    "replica's data directory; follow a node of the same chain, or give the replica "
+                                    "a new data directory.", 409)
+REPLICA_PRIMARY_DIVERGED = register(2502, "replica_primary_diverged",
+                                    "The primary served a block that does not verify (the detail names its height "
+                                    "and what disagreed); the replica stopped following and keeps serving the "
+                                    "blocks it verified. Check the primary with `ailedger chain verify`, then "
+                                    "restart the replica.", 502)
+REPLICA_PRIMARY_UNREACHABLE = register(2503, "replica_primary_unreachable",
+                                       "The replica's primary did not answer; the replica keeps serving what it "
+                                       "has and retries. Check that a node runs at the URL given to --follow.", 503)
+REPLICA_BAD_ANSWER = register(2504, "replica_bad_answer",
+                              "The node given to --follow answered something an ailedger node does not (the detail "
+                              "says what); check that the URL names an ailedger node's API.", 502)
