@@ -203,10 +203,12 @@ def test_an_empty_answer_is_stored_as_a_failure(tiny_dir: Path, adapter_dirs: di
         assert stored is not None and not stored.ok and stored.error_code == "empty_answer"
 
 
-def test_a_full_queue_turns_requests_away_and_never_loses_an_outcome(tmp_path: Path) -> None:
+def test_a_full_queue_turns_requests_away_and_never_loses_an_outcome(tmp_path: Path, store_url: str | None) -> None:
+    """On a file, and on PostgreSQL (the records then live beside a chain kept there)."""
+    where = store_url or str(tmp_path / "a.sqlite")
     gate = threading.Event()
     hook = ShareByTokens({"aa" * 32}, delay=gate)
-    worker = AttributionWorker(hook, AttributionStore(tmp_path / "a.sqlite"), max_queue=1)
+    worker = AttributionWorker(hook, AttributionStore(where), max_queue=1)
     heard: list[Any] = []
     worker.start()
     try:
@@ -221,7 +223,7 @@ def test_a_full_queue_turns_requests_away_and_never_loses_an_outcome(tmp_path: P
         gate.set()
         worker.close()
     assert sorted(o.receipt_id for o in heard) == [f"{i:064x}" for i in range(3)]
-    reopened = AttributionStore(tmp_path / "a.sqlite")  # the records outlive the server
+    reopened = AttributionStore(where)  # the records outlive the server
     first = reopened.get(f"{0:064x}")
     assert first is not None and first.ok and first.record is not None
     assert hashlib.sha256(first.body or b"").hexdigest() == first.digest

@@ -56,13 +56,20 @@ def redact(url: str) -> str:
     return url
 
 
-def pg_schema() -> str:
-    return (SCHEMA.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+def pg_schema(schema: str = SCHEMA) -> str:
+    """SQLite DDL in PostgreSQL's spelling (the only differences in the statements both engines run)."""
+    return (schema.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
             .replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA"))
 
 
 def pg_sql(sql: str) -> str:
     return sql.replace("?", "%s")
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection to `url`, or store_unavailable naming it (without its password)."""
+    check_url(url)
+    return _connect(url)
 
 
 def _connect(url: str) -> psycopg.Connection[Any]:

@@ -73,9 +73,10 @@ def serve(ctx: typer.Context,
           attribution: Annotated[bool | None, typer.Option("--attribution/--no-attribution", help="Attribute every "
                                                            "answer of adapters with an attribution bundle (default: "
                                                            "on when one has a bundle).")] = None,
-          attribution_db: Annotated[Path | None, typer.Option("--attribution-db", dir_okay=False, help="SQLite file "
-                                                              "for attribution records (default "
-                                                              "HOME/serving/attribution.sqlite).")] = None,
+          attribution_db: Annotated[str | None, typer.Option("--attribution-db", metavar="FILE|URL", help="SQLite "
+                                                             "file or postgresql://... database for attribution "
+                                                             "records (default HOME/serving/attribution.sqlite).")]
+          = None,
           ) -> None:
     """Serve completions and chat completions, OpenAI-compatible, on loopback by default."""
     from ailedger.api.server import StopSignals, bind, url_of
@@ -110,8 +111,9 @@ def serve(ctx: typer.Context,
                 billing = LedgerBilling(backend, signer, batch_size=receipt_batch)
         else:
             catalog = Catalog.from_directory(served, adapters)
-        worker = attribution_worker(loaded, catalog, attribution, attribution_db or s.home / "serving" /
-                                     "attribution.sqlite", progress)
+        worker = attribution_worker(loaded, catalog, attribution, attribution_db or str(s.home / "serving" /
+                                                                                         "attribution.sqlite"),
+                                    progress)
         stack = build_stack(loaded, catalog, max_batch=max_batch, cache_bytes=cache_bytes, billing=billing,
                             attribution=worker)
         sock = bind(host, port)
@@ -124,7 +126,7 @@ def serve(ctx: typer.Context,
             sock.close()
 
 
-def attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, db: Path,
+def attribution_worker(base: BaseModel, catalog: Catalog, wanted: bool | None, db: Path | str,
                         progress: Callable[[str, int, int | None], None]) -> AttributionWorker | None:
     """The worker over every served adapter with a bundle; None when attribution is off or nothing has one.
 

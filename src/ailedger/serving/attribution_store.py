@@ -9,6 +9,9 @@ operator and the caller can tell "failed" from "never attributed".
 
 One connection behind a lock: writes come from the attribution worker thread, reads from the API's
 worker threads, and SQLite's own locking is not needed inside one process.
+
+With a postgresql:// URL instead of a file, the records live in PostgreSQL beside a chain kept there
+(the same table and statements; several serving processes can then share them).
 """
 
 from __future__ import annotations
@@ -63,15 +66,26 @@ class StoredAttribution:
 
 class AttributionStore:
     def __init__(self, path: Path | str = MEMORY) -> None:
-        if str(path) != MEMORY:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.path = str(path)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._pg = self.path.startswith(("postgresql://", "postgres://"))
         self._lock = threading.Lock()
+        self._db: Any
+        if self._pg:
+            from ailedger.chain.pg_store import connect, pg_schema
+
+            self._db = connect(self.path)
+            self._db.execute(pg_schema(_SCHEMA))
+            return
+        if self.path != MEMORY:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         with self._lock:
             if self.path != MEMORY:
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(_SCHEMA)
+
+    def _execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self._db.execute(sql.replace("?", "%s") if self._pg else sql, args)
 
     def put(self, receipt_id: str, model: str, version: int, adapter_hash: str, found: Attributed) -> None:
         shares = json.dumps([[who.hex(), bp] for who, bp in found.shares])
@@ -83,12 +97,16 @@ class AttributionStore:
 
     def _write(self, *row: Any) -> None:
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO attributions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (*row, int(time.time() * 1000)))
+            self._execute("INSERT INTO attributions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(receipt_id) "
+                          "DO UPDATE SET model=excluded.model, version=excluded.version, "
+                          "adapter_hash=excluded.adapter_hash, ok=excluded.ok, digest=excluded.digest, "
+                          "body=excluded.body, shares=excluded.shares, error_code=excluded.error_code, "
+                          "error_detail=excluded.error_detail, stored_ms=excluded.stored_ms",
+                          (*row, int(time.time() * 1000)))
 
     def get(self, receipt_id: str) -> StoredAttribution | None:
         with self._lock:
-            row = self._db.execute("SELECT receipt_id, model, version, adapter_hash, ok, digest, body, shares, "
+            row = self._execute("SELECT receipt_id, model, version, adapter_hash, ok, digest, body, shares, "
                                    "error_code, error_detail FROM attributions WHERE receipt_id = ?",
                                    (receipt_id,)).fetchone()
         if row is None:
@@ -99,7 +117,7 @@ class AttributionStore:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM attributions").fetchone()[0])
+            return int(self._execute("SELECT COUNT(*) FROM attributions").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
