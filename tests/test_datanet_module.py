@@ -255,10 +255,10 @@ def test_frontier_root_equals_merkle_root(n: int) -> None:
     assert frontier.root(raw, n) == merkle_root(leaves)
 
 
-def test_gate_rejection_through_a_node_and_replay_reproduces_every_root(tmp_path: Path) -> None:
+def test_gate_rejection_through_a_node_and_replay_reproduces_every_root(tmp_path: Path, store_url: str | None) -> None:
     runtime = default_runtime()
     genesis = Genesis("dn-node", 1_700_000_000_000, PROPOSER.public_key, ALLOC, PARAMS)
-    Store.create(tmp_path / "chain", genesis, runtime)
+    Store.create(tmp_path / "chain", genesis, runtime, store_url).close()
     node = Node(tmp_path / "chain", runtime, PROPOSER)
     nonces: dict[bytes, int] = {}
 
