@@ -50,6 +50,18 @@ def serve_in_thread(node: Node) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def producing(node: Node, block_interval_s: float) -> Iterator[str]:
+    """`node` sealing a block every `block_interval_s` behind a real server; yields its base URL."""
+    node.block_interval_s = block_interval_s
+    node.start()
+    try:
+        with serve_in_thread(node) as url:
+            yield url
+    finally:
+        node.stop()
+
+
 class NodeProcess:
     """`python -m ailedger.api` on a data directory; always `kill()` it in a finally block."""
 

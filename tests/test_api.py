@@ -36,7 +36,7 @@ from ailedger.core.keys import KeyPair
 from ailedger.core.merkle import merkle_root
 from ailedger.modules import default_runtime
 from tests.conftest import CHAIN_ID, key
-from tests.conftest_api import NodeProcess, make_chain, serve_in_thread, transfer
+from tests.conftest_api import NodeProcess, make_chain, producing, serve_in_thread, transfer
 
 START_BALANCE = 1_000_000_000
 FEE = 1000
@@ -45,13 +45,8 @@ FEE = 1000
 @pytest.fixture
 def api(node: Node) -> Iterator[str]:
     """The conftest node, producing blocks every 50 ms, behind a real server; yields the base URL."""
-    node.block_interval_s = 0.05
-    node.start()
-    try:
-        with serve_in_thread(node) as url:
-            yield url
-    finally:
-        node.stop()
+    with producing(node, 0.05) as url:
+        yield url
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from ailedger.chain.runtime import Runtime
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
-from tests.conftest_api import REPO, serve_in_thread, transfer
+from tests.conftest_api import REPO, producing, serve_in_thread, transfer
 
 
 def wait_until(cond: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
@@ -89,13 +89,8 @@ def traffic(users: list[KeyPair]) -> Traffic:
 @pytest.fixture
 def primary(node: Node) -> Iterator[str]:
     """The conftest node as a primary producing a block every 30 ms, served on loopback."""
-    node.block_interval_s = 0.03
-    node.start()
-    try:
-        with serve_in_thread(node) as url:
-            yield url
-    finally:
-        node.stop()
+    with producing(node, 0.03) as url:
+        yield url
 
 
 @pytest.fixture
