@@ -247,3 +247,58 @@ def test_init_on_an_unreachable_or_used_database(tmp_path: Path, home: Path, pg_
     assert doc == {"store": url}
     execute_sql(home / "data", "DROP TABLE meta")
     fails("status", code="no_chain")
+
+
+def test_a_killed_worker_hands_block_production_over(tmp_path: Path, genesis: Genesis, proposer: KeyPair,
+                                                     users: list[KeyPair], pg_server: PgServer) -> None:
+    """SIGKILL each worker process in turn (one of them is the producer): blocks keep coming, nothing is lost."""
+    import os
+    import signal
+
+    data = make_chain(tmp_path / "chain", genesis, default_runtime(), proposer, pg_server.fresh_url())
+    proc = NodeProcess(data, 0.05, tmp_path / "node.log", extra=("--workers", "2"))
+    nonce = 0
+    acked = []
+
+    def send_some(http: httpx.Client, n: int) -> set[str]:
+        nonlocal nonce
+        seen = set()
+        for _ in range(n):
+            r = http.post("/v1/txs", json={"tx": transfer(users[0], nonce, users[1].address, 1).hex()},
+                          headers={"connection": "close"})
+            assert r.status_code == 202, r.text
+            acked.append(r.json()["tx_id"])
+            seen.add(r.headers[PID_HEADER])
+            nonce += 1
+        return seen
+
+    try:
+        url = proc.wait_listening(timeout_s=40)
+        with httpx.Client(base_url=url, timeout=20) as http, HttpClient(url, timeout=20) as c:
+            pids = send_some(http, 20)
+            for _ in range(20):  # new connections until both processes have answered
+                if len(pids) >= 2:
+                    break
+                pids |= send_some(http, 5)
+            assert len(pids) == 2, pids
+            for pid in sorted(pids):
+                os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.5)
+                deadline = time.monotonic() + 30
+                while True:  # the survivor (or the replacement) answers and seals what is pending
+                    try:
+                        send_some(http, 3)
+                        break
+                    except (httpx.HTTPError, AssertionError):
+                        assert time.monotonic() < deadline, "no process answered after a worker was killed"
+                        time.sleep(0.2)
+                assert c.wait_for_tx(acked[-1], timeout_s=30)["status"] == "included"
+    finally:
+        proc.kill()
+    store = Store.open(data)
+    try:
+        assert verify_chain(store, default_runtime()).ok
+        included = [decode_tx(raw).id.hex() for b in store.blocks() for raw in b.txs]
+        assert Counter(included) == Counter(acked)
+    finally:
+        store.close()
