@@ -17,6 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "ailedger"
 LAYER = {
     "core": 0,
     "chain": 1,
+    "cluster": 1,  # Ray: connect, ordered retried tasks; imports only core, the engines import it
     # domain, each may read the ones above it in this list
     "reputation": 2,  # datanets, models, the market and agents weigh by it
     "datanet": 3,

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,9 @@ from ailedger.core.merkle import merkle_root
 from ailedger.factory.adapters import AdapterInfo, validate_adapter
 from ailedger.factory.basemodel import BaseModel
 from ailedger.serving.attribution_hook import Attributed
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 BUNDLE_DIR = "attribution"
 MANIFEST = "manifest.json"
@@ -112,7 +115,7 @@ def _manifest_root(manifest: Mapping[str, Any]) -> bytes:
 def build_bundle(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict[str, Any]],
                  record_hashes: Sequence[bytes], contributors: Mapping[bytes, bytes],
                  config: InfluenceConfig | None = None, progress: Progress | None = None,
-                 rule: Rule = Rule()) -> Bundle:
+                 rule: Rule = Rule(), cluster: Cluster | None = None) -> Bundle:
     """Build (or finish building) the adapter's bundle over its snapshot's records, in snapshot order.
 
     `contributors` must name a 20-byte contributor for every record (the ledger's accepted records of
@@ -134,7 +137,8 @@ def build_bundle(adapter_dir: Path | str, base: BaseModel, records: Sequence[dic
     out.mkdir(parents=True, exist_ok=True)
     influence = _reuse_influence(out / INFLUENCE_FILE, info, base, record_hashes, cfg)
     if influence is None:
-        influence = build_index(info.path, base, records, record_hashes, out / INFLUENCE_FILE, cfg, progress)
+        influence = build_index(info.path, base, records, record_hashes, out / INFLUENCE_FILE, cfg, progress,
+                                cluster)  # with a cluster, gradients are extracted by Ray tasks
     tick = progress or (lambda stage, done, total: None)
     tick("spans", 0, 1)
     examples = training_examples(records, base, info.card)

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +47,7 @@ from ailedger.attribution.baselines import bm25_scores, trak_scores
 from ailedger.attribution.combine import shares_from_scores
 from ailedger.attribution.evalchain import DATANET, Snapshot, build_snapshot, owner_key
 from ailedger.attribution.facts import Extra, Fact
-from ailedger.attribution.influence import InfluenceConfig
+from ailedger.attribution.influence import InfluenceConfig, chunk_for
 from ailedger.chain.runtime import Runtime
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -58,6 +58,9 @@ from ailedger.serving.catalog import Catalog
 from ailedger.serving.engine import Request
 from ailedger.serving.openai_api import default_stop_ids
 from ailedger.serving.stack import build_stack, served_base
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 Progress = Callable[[str, int, int | None], None]
 F64 = npt.NDArray[np.float64]
@@ -188,8 +191,10 @@ def _generate(base: BaseModel, adapter_root: Path, prompts: Sequence[list[int]],
 
 def run_eval(facts: Sequence[Fact], extra: Sequence[Extra], work_dir: Path | str, runtime: Runtime,
              config: EvalConfig | None = None, progress: Progress | None = None,
-             base: BaseModel | None = None) -> dict[str, Any]:
-    """Run the loop of the module docstring in `work_dir` (emptied first); returns the report (JSON-ready)."""
+             base: BaseModel | None = None, cluster: Cluster | None = None) -> dict[str, Any]:
+    """Run the loop of the module docstring in `work_dir` (emptied first); returns the report (JSON-ready).
+
+    With a `cluster` the influence index's gradients are extracted by Ray tasks (the same index)."""
     cfg = config or EvalConfig()
     tick = progress or (lambda stage, done, total: None)
     if not facts:
@@ -203,8 +208,9 @@ def run_eval(facts: Sequence[Fact], extra: Sequence[Extra], work_dir: Path | str
     training = _train(snapshot, loaded, cfg, adapter_dir, tick)
 
     t = time.perf_counter()
-    build_bundle(adapter_dir, loaded, snapshot.records, snapshot.record_hashes, snapshot.contributors,
-                 _influence_config(cfg), progress=tick)
+    icfg = replace(_influence_config(cfg), chunk=chunk_for(len(snapshot.records), cluster))
+    build_bundle(adapter_dir, loaded, snapshot.records, snapshot.record_hashes, snapshot.contributors, icfg,
+                 progress=tick, cluster=cluster)
     bundle_s = time.perf_counter() - t
     index_bytes = sum(p.stat().st_size for p in bundle_dir(adapter_dir).iterdir() if p.is_file())
 

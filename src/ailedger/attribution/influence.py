@@ -28,7 +28,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +49,10 @@ from ailedger.core.merkle import merkle_root
 from ailedger.factory import checkpoints
 from ailedger.factory.adapters import AdapterInfo, validate_adapter
 from ailedger.factory.basemodel import BaseModel
-from ailedger.factory.data import IGNORE
+from ailedger.factory.data import IGNORE, Example
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 Progress = Callable[[str, int, int | None], None]  # (stage, done, total), as the factory's long steps report
 PLAN_FILE = "plan.json"
@@ -80,13 +83,22 @@ class InfluenceConfig:
             raise ValueError(f"bad influence settings: {', '.join(bad)}")
 
 
+def chunk_for(records: int, cluster: Cluster | None, default: int = InfluenceConfig.chunk) -> int:
+    """Records per part: `default` in one process; with a cluster about four chunks per worker (at most
+    `default`), so every worker has work and the last chunks even out. The index does not depend on it."""
+    if cluster is None:
+        return default
+    return min(default, max(1, -(-records // (4 * cluster.workers))))
+
+
 def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict[str, Any]],
                 record_hashes: Sequence[bytes], out_path: Path | str, config: InfluenceConfig | None = None,
-                progress: Progress | None = None) -> InfluenceIndex:
+                progress: Progress | None = None, cluster: Cluster | None = None) -> InfluenceIndex:
     """Build (or resume building) the influence index of an adapter over its snapshot's records.
 
     `records` are the snapshot's records and `record_hashes` their hashes, in snapshot order; their
-    Merkle root must be the snapshot root the adapter's card names.
+    Merkle root must be the snapshot root the adapter's card names. With a `cluster`, each chunk of
+    records is featurized by a Ray task (`influence_tasks`); the file and its root are the same.
     """
     cfg = config or InfluenceConfig()
     cfg.validate()
@@ -110,21 +122,18 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
     total, done = len(records) * len(ckpts), 0
     tick("featurize", 0, total)
     try:
-        for lo, rows in parts.chunks:  # chunk by chunk, so a chunk's bottom passes serve every checkpoint
-            todo = [c for c in range(len(ckpts)) if parts.read(c, lo, rows) is None]
-            chunk = examples[lo:lo + rows]
-            bottoms = [grads.bottom(e.ids) if e is not None and todo else None for e in chunk]
-            for c in todo:
-                grads.load(ckpts[c])
-                block = np.zeros((rows, cfg.k), np.float32)
-                for i, e in enumerate(chunk):
-                    if e is not None:
-                        block[i] = grads.features(projection, e.ids, e.labels, bottoms[i])
-                parts.write(c, lo, block)
-                done += rows
+        if cluster is not None:  # the same chunks, each a Ray task; its blocks land as the local loop's would
+            done = _featurize_on(cluster, info, base, cfg, examples, parts, len(ckpts), tick)
+        else:
+            for lo, rows in parts.chunks:  # chunk by chunk, so a chunk's bottom passes serve every checkpoint
+                todo = [c for c in range(len(ckpts)) if parts.read(c, lo, rows) is None]
+                for c, block in zip(todo, featurize_chunk(grads, projection, ckpts, examples[lo:lo + rows], todo),
+                                    strict=True):
+                    parts.write(c, lo, block)
+                    done += rows
+                    tick("featurize", done, total)
+                done += rows * (len(ckpts) - len(todo))
                 tick("featurize", done, total)
-            done += rows * (len(ckpts) - len(todo))
-            tick("featurize", done, total)
     except KeyboardInterrupt:
         raise LedgerError(errors.INTERRUPTED, f"{done} of {total} record features kept in {parts.root}; build "
                                               "again with the same settings to resume") from None
@@ -140,6 +149,46 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
     tick("finalize", len(ckpts), len(ckpts))
     shutil.rmtree(parts.root, ignore_errors=True)
     return InfluenceIndex.load(out)
+
+
+def featurize_chunk(grads: LoraGradients, projection: SparseProjection, ckpts: Sequence[CheckpointRef],
+                    chunk: Sequence[Example | None], todo: Sequence[int]) -> list[F32]:
+    """The features of a chunk of records (rows x k) at each checkpoint in `todo`, one block per checkpoint.
+
+    One function for the local loop and the Ray tasks (`influence_tasks`), so both compute every
+    number by the same operations in the same order.
+    """
+    bottoms = [grads.bottom(e.ids) if e is not None and todo else None for e in chunk]
+    blocks = []
+    for c in todo:
+        grads.load(ckpts[c])
+        block = np.zeros((len(chunk), projection.k), np.float32)
+        for i, e in enumerate(chunk):
+            if e is not None:
+                block[i] = grads.features(projection, e.ids, e.labels, bottoms[i])
+        blocks.append(block)
+    return blocks
+
+
+def _featurize_on(cluster: Cluster, info: AdapterInfo, base: BaseModel, cfg: InfluenceConfig,
+                  examples: Sequence[Example | None], parts: _Parts, checkpoints: int, tick: Progress) -> int:
+    """Featurize the chunks whose parts are missing as Ray tasks, writing each chunk's parts as it comes back."""
+    from ailedger.attribution.influence_tasks import featurize_on
+
+    jobs = []
+    for lo, rows in parts.chunks:
+        todo = [c for c in range(checkpoints) if parts.read(c, lo, rows) is None]
+        if todo:
+            jobs.append((lo, todo, list(examples[lo:lo + rows])))
+    total = len(examples) * checkpoints
+    done = total - sum(len(chunk) * len(todo) for _, todo, chunk in jobs)
+    tick("featurize", done, total)
+    for (lo, todo, chunk), blocks in zip(jobs, featurize_on(cluster, info, base, cfg, jobs), strict=True):
+        for c, block in zip(todo, blocks, strict=True):
+            parts.write(c, lo, block)
+        done += len(chunk) * len(todo)
+        tick("featurize", done, total)
+    return done
 
 
 def finalize(phi: npt.NDArray[np.float32], damping_ratio: float) -> tuple[Part, float]:

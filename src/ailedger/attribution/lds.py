@@ -41,6 +41,7 @@ from ailedger.attribution.baselines import trak_scores
 from ailedger.attribution.evaluate import fact_record, prompt_ids
 from ailedger.attribution.facts import generate_facts
 from ailedger.attribution.influence import InfluenceConfig
+from ailedger.cluster import Cluster, map_ordered, per_worker
 from ailedger.core.hashing import sha256
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet.gates.records import record_hash
@@ -49,6 +50,7 @@ from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.data import IGNORE, Example, collate
 from ailedger.factory.tiny import build_tiny
 from ailedger.factory.train import TrainSpec, train
+from ailedger.factory.worker_base import BaseRef
 
 Progress = Callable[[str, int, int | None], None]
 F64 = npt.NDArray[np.float64]
@@ -142,9 +144,46 @@ class _AnswerLoss:
         return ((logp * mask).sum(-1) / mask.sum(-1).clamp(min=1)).double().numpy()
 
 
-def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Progress | None = None
-            ) -> dict[str, Any]:
-    """The LDS of the engine (combined and influence-only scores) and of TRAK on the setup of the module docstring."""
+@dataclass(frozen=True)
+class _Retraining:
+    """What one subset retraining needs, wherever it runs: the records, the tiny base, the full model's directory."""
+
+    cfg: LdsConfig
+    records: list[dict[str, Any]]
+    hashes: list[bytes]
+    base: BaseRef
+    full_dir: Path
+    targets: list[tuple[list[int], list[int]]]
+    work: Path
+
+
+def _outcome(job: _Retraining, m: int, chosen: npt.NDArray[np.int64], base: BaseModel, loss: _AnswerLoss) -> F64:
+    """Train the recipe on subset `m` (the records `chosen`) and score every target under it."""
+    subset = [job.records[i] for i in chosen]
+    out = job.work / f"subset-{m}"
+    train(_spec(job.cfg, [job.hashes[i] for i in chosen], base, len(subset)), subset, base, out, resume=False)
+    outcome = loss(out)
+    shutil.rmtree(out)
+    return outcome
+
+
+def retrain_task(item: tuple[int, npt.NDArray[np.int64]], job: _Retraining) -> F64:
+    """One Ray task: a subset retraining, on this worker's copy of the tiny base (loaded once per worker)."""
+    def load() -> tuple[BaseModel, _AnswerLoss]:
+        base = job.base.load()
+        return base, _AnswerLoss(base, job.full_dir, job.targets)
+
+    base, loss = per_worker(("lds", job.base, job.full_dir), load)
+    return _outcome(job, item[0], item[1], base, loss)
+
+
+def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Progress | None = None,
+            cluster: Cluster | None = None) -> dict[str, Any]:
+    """The LDS of the engine (combined and influence-only scores) and of TRAK on the setup of the module docstring.
+
+    With a `cluster` the subset retrainings are Ray tasks, one per subset; each is the same
+    deterministic training (same subsets, seed and recipe), so the outcomes and the LDS are the same.
+    """
     cfg = config or LdsConfig()
     tick = progress or (lambda stage, done, total: None)
     work = Path(work_dir)
@@ -162,7 +201,7 @@ def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Pro
     train(_spec(cfg, hashes, base, len(records)), records, base, full, resume=False)
     train_s = time.perf_counter() - t
     contributors = {h: sha256(h)[:20] for h in hashes}  # LDS looks at records, not at who owns them
-    build_bundle(full, base, records, hashes, contributors, InfluenceConfig(k=cfg.k, seed=cfg.seed))
+    build_bundle(full, base, records, hashes, contributors, InfluenceConfig(k=cfg.k, seed=cfg.seed), cluster=cluster)
     attributor = Attributor.load(full, base)
     # targets: each question answered by the held-out paraphrase ("heldout"), and by its first trained
     # paraphrase ("seen"); both are scored on the same subset models
@@ -181,18 +220,20 @@ def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Pro
     rng = np.random.default_rng(cfg.seed)
     keep = max(1, round(cfg.fraction * len(records)))
     masks = np.zeros((cfg.subsets, len(records)), bool)
-    loss = _AnswerLoss(base, full, targets)
+    subsets = [np.sort(rng.choice(len(records), size=keep, replace=False)) for _ in range(cfg.subsets)]
+    for m, chosen in enumerate(subsets):
+        masks[m, chosen] = True
+    job = _Retraining(cfg, records, hashes, BaseRef.of(base), full, targets, work)
     outcomes = np.zeros((cfg.subsets, len(targets)), np.float64)
     t = time.perf_counter()
-    for m in range(cfg.subsets):
-        chosen = np.sort(rng.choice(len(records), size=keep, replace=False))
-        masks[m, chosen] = True
-        subset = [records[i] for i in chosen]
-        out = work / "subset"
-        train(_spec(cfg, [hashes[i] for i in chosen], base, len(subset)), subset, base, out, resume=False)
-        outcomes[m] = loss(out)
-        shutil.rmtree(out)
-        tick("lds", m + 1, cfg.subsets)
+    if cluster is None:
+        loss = _AnswerLoss(base, full, targets)
+        for m, chosen in enumerate(subsets):
+            outcomes[m] = _outcome(job, m, chosen, base, loss)
+            tick("lds", m + 1, cfg.subsets)
+    else:
+        found = map_ordered(retrain_task, list(enumerate(subsets)), job, progress=lambda d, n: tick("lds", d, n))
+        outcomes[:] = np.stack(found) if found else outcomes
     retrain_s = (time.perf_counter() - t) / cfg.subsets
     half = len(bench.facts)
     figures = {name: lds(scores[:half], masks, outcomes[:, :half]) for name, scores in methods.items()}

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
+from ailedger.cli.cluster_opt import RayOpt, cluster_for
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import Settings, emit, kv_table, marked, settings, short
 from ailedger.cli.progress import stage_bars
@@ -78,11 +79,14 @@ def index(ctx: typer.Context, adapter: AdapterArg, base: BaseOpt = "smollm2",
           = False,
           sender: Annotated[str | None, typer.Option("--from", help="The adapter owner's key, with "
                                                                     "--publish.")] = None,
-          fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
+          chunk: Annotated[int | None, typer.Option("--chunk", min=1, help="Records per resumable part (and per "
+                                                    "Ray task); default 256, or about a quarter of each Ray "
+                                                    "worker's share with --ray. The index is the same.")] = None,
+          ray: RayOpt = None, fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
           passphrase_file: PassphraseFile = None) -> None:
     """Build ADAPTER's attribution bundle (influence + verbatim spans) over its snapshot; resumable."""
     from ailedger.attribution.attributor import build_bundle
-    from ailedger.attribution.influence import InfluenceConfig
+    from ailedger.attribution.influence import InfluenceConfig, chunk_for
     from ailedger.attribution.snapshot import adapter_snapshot
     from ailedger.cli.model import publish_attribution
 
@@ -93,12 +97,14 @@ def index(ctx: typer.Context, adapter: AdapterArg, base: BaseOpt = "smollm2",
         raise LedgerError(errors.BAD_ARGUMENT, f"--k {k} is not a multiple of 4")
     key = unlock_key(s, sender, passphrase_file) if sender is not None else None
     loaded = _load_base(s, base)
-    with open_backend(s, node, data_dir, write=key is not None) as backend:
+    with open_backend(s, node, data_dir, write=key is not None) as backend, cluster_for(ray) as cluster:
         with stage_bars(s) as tick:
             snap = adapter_snapshot(adapter, backend, tick)
+            per_part = chunk or chunk_for(len(snap.hashes), cluster)
             try:
                 bundle = build_bundle(adapter, loaded, snap.records, snap.hashes, snap.contributors,
-                                      InfluenceConfig(k=k, seed=seed, top_layers=top_layers), tick)
+                                      InfluenceConfig(k=k, seed=seed, top_layers=top_layers, chunk=per_part), tick,
+                                      cluster=cluster)
             except KeyboardInterrupt:
                 raise LedgerError(errors.INTERRUPTED, "stopped; run the same command again to resume") from None
         out: dict[str, Any] = {

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ailedger.cli.cluster_opt import RayOpt, cluster_for
 from ailedger.cli.output import emit, kv_table, settings
 from ailedger.cli.progress import stage_bars
 from ailedger.core import errors
@@ -104,7 +105,7 @@ def eval_command(ctx: typer.Context,
                                                     "costly as building the index).")] = True,
                  threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch threads (default: "
                                                              "torch's); 1 is steadier on a busy shared machine.")]
-                 = None) -> None:
+                 = None, ray: RayOpt = None) -> None:
     """Run the whole attribution loop on a facts file and compare the engine with BM25 and TRAK."""
     from ailedger.attribution.evaluate import EvalConfig, run_eval
     from ailedger.attribution.facts import read_extra, read_facts
@@ -123,8 +124,9 @@ def eval_command(ctx: typer.Context,
     if not 0 < lr < 1 or k % 4:
         raise LedgerError(errors.BAD_ARGUMENT, "--lr must lie in (0, 1) and --k be a multiple of 4")
     try:
-        with stage_bars(s) as on_stage:
-            report = run_eval(found, more, work_dir or s.home / "attribution-eval", default_runtime(), cfg, on_stage)
+        with cluster_for(ray) as cluster, stage_bars(s) as on_stage:
+            report = run_eval(found, more, work_dir or s.home / "attribution-eval", default_runtime(), cfg, on_stage,
+                              cluster=cluster)
     except KeyboardInterrupt:
         raise LedgerError(errors.INTERRUPTED, "the evaluation stopped; run it again (it starts afresh)") from None
     emit(s, report, lambda c: render(c, report))

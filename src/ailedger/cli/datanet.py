@@ -21,6 +21,7 @@ import typer
 
 from ailedger.cli import datanet_render as render
 from ailedger.cli.backend import Backend, DataDirOpt, NodeOpt, open_backend
+from ailedger.cli.cluster_opt import RayOpt, cluster_for
 from ailedger.cli.keys import PassphraseFile, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings
 from ailedger.cli.progress import StageCb, stage_bars
@@ -198,7 +199,7 @@ def check(ctx: typer.Context, file: FileArg,
               "--schema", help="Without --datanet: a JSON Schema to check against.", dir_okay=False)] = None,
           fmt: FormatOpt = None, txt_mode: TxtOpt = TxtMode.line,
           json_out: Annotated[bool, typer.Option("--json", help="Print JSON (same as the global --json).")] = False,
-          node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
+          ray: RayOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
     """Run every automatic gate on FILE without sending anything; prints each record's verdicts."""
     from ailedger.datanet.gates.runner import GateConfig
     from ailedger.datanet.pipeline import ContributeSummary, backend_lookup, check_file
@@ -209,11 +210,11 @@ def check(ctx: typer.Context, file: FileArg,
     records: list[dict[str, Any]] = []
 
     def run(config: GateConfig, known: Any) -> None:
-        for lr in check_file(file, config, known, None, None, fmt, txt_mode.value):
+        for lr in check_file(file, config, known, None, None, fmt, txt_mode.value, cluster):
             summary.count(lr)
             records.append(lr.to_json())
 
-    with _reported():
+    with _reported(), cluster_for(ray) as cluster:
         if datanet is None:
             run(GateConfig(schema=json.loads(_schema_blob(schema)) if schema else None), frozenset())
         else:
@@ -232,7 +233,7 @@ def contribute_cmd(ctx: typer.Context, name: NameArg, file: FileArg, sender: Fro
                    include_rejected: Annotated[bool, typer.Option(
                        "--include-rejected", help="Stake records that failed a gate too (exact duplicates never); "
                        "the gatekeepers will likely reject them and their stake goes to the validators.")] = False,
-                   fmt: FormatOpt = None, txt_mode: TxtOpt = TxtMode.line, fee: FeeOpt = None,
+                   fmt: FormatOpt = None, txt_mode: TxtOpt = TxtMode.line, fee: FeeOpt = None, ray: RayOpt = None,
                    node: NodeOpt = None, data_dir: DataDirOpt = None, passphrase_file: PassphraseFile = None) -> None:
     """Gate FILE locally, upload what passed to the blob store and stake it, chunk by chunk.
 
@@ -242,9 +243,10 @@ def contribute_cmd(ctx: typer.Context, name: NameArg, file: FileArg, sender: Fro
 
     s = settings(ctx)
     key = unlock_key(s, sender, passphrase_file)
-    with _reported(), open_backend(s, node, data_dir, write=True) as backend, _bars(s) as tick:
+    with _reported(), open_backend(s, node, data_dir, write=True) as backend, cluster_for(ray) as cluster, \
+            _bars(s) as tick:
         summary = contribute(file, name, key, backend, include_rejected=include_rejected, progress=tick,
-                             fee=_fee(fee), fmt=fmt, txt_mode=txt_mode.value)
+                             fee=_fee(fee), fmt=fmt, txt_mode=txt_mode.value, cluster=cluster)
     doc = summary.to_json()
     emit(s, doc, lambda c: render.render_contribute(c, doc))
 
@@ -361,16 +363,22 @@ def export(ctx: typer.Context, name: NameArg,
            version: Annotated[int, typer.Option("--version", help="Version number (see `datanet show`).", min=1)],
            out: Annotated[Path, typer.Option("--out", help="JSONL file to write (canonical records, one a line).",
                                              dir_okay=False)],
+           include_retracted: Annotated[bool, typer.Option(
+               "--include-retracted", help="Also write records retracted since the version froze (the file then "
+                                           "rebuilds the version's root on its own).")] = False,
            node: NodeOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Write a version's records out, verified against its on-ledger Merkle root."""
+    """Write a version's records out, verified against its on-ledger Merkle root; retracted records are left out."""
     from ailedger.datanet.export import export_version
 
     s = settings(ctx)
     with open_backend(s, node, data_dir) as backend, _bars(s) as tick:
-        doc = export_version(name, version, backend, out, tick)
+        doc = export_version(name, version, backend, out, tick, skip_retracted=not include_retracted)
+    gone = len(doc["retracted"])
+    how = ("recomputed from the records, equal to the ledger's" if not gone else
+           f"recomputed from the version's hashes, equal to the ledger's; {gone} retracted left out of the file")
     emit(s, doc, lambda c: c.print(kv_table(f"{name} version {version} exported", [
-        ("file", doc["out"]), ("records", doc["count"]), ("bytes", doc["bytes"]),
-        ("root", marked(True, f"{doc['root']} (recomputed from the records, equal to the ledger's)"))])))
+        ("file", doc["out"]), ("records", doc["written"]), ("bytes", doc["bytes"]),
+        ("root", marked(True, f"{doc['root']} ({how})"))])))
 
 
 @app.command("show")

@@ -292,11 +292,25 @@ def _lease_write(ctx: typer.Context, sender: str, lease_id: int, role: str, tx_t
 def report(ctx: typer.Context, sender: FromOpt, lease_id: IdArg,
            digest: Annotated[str, typer.Option("--digest", help="Work digest: checkpoint hash or request-log hash.")],
            tokens: Annotated[int, typer.Option("--tokens", min=0, help="Tokens served since the last report.")] = 0,
+           root: Annotated[str | None, typer.Option(
+               "--root", help="Training: the Merkle root over the checkpoint boundaries (sends report_training; "
+                              "needs --boundaries and --manifest).")] = None,
+           boundaries: Annotated[int, typer.Option("--boundaries", min=0, help="Training: leaves under --root.")] = 0,
+           manifest: Annotated[str | None, typer.Option("--manifest", help="Training: the manifest blob's hash.")
+                               ] = None,
            fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
            passphrase_file: PassphraseFile = None) -> None:
     """Report a lease's work (its provider); pay accrues for the blocks (or tokens) it covers."""
-    payload = p.REPORT_WORK_CODEC.encode(p.ReportWork(lease_id, parse_hex32(digest, errors.BAD_ARGUMENT), tokens))
-    _lease_write(ctx, sender, lease_id, "provider", p.REPORT_WORK, payload, fee, node, data_dir, passphrase_file)
+    work = parse_hex32(digest, errors.BAD_ARGUMENT)
+    if root is None:
+        payload = p.REPORT_WORK_CODEC.encode(p.ReportWork(lease_id, work, tokens))
+        _lease_write(ctx, sender, lease_id, "provider", p.REPORT_WORK, payload, fee, node, data_dir, passphrase_file)
+        return
+    if manifest is None or tokens:
+        raise LedgerError(errors.BAD_ARGUMENT, "--root reports training: give --manifest (and no --tokens)")
+    payload = p.REPORT_TRAINING_CODEC.encode(p.ReportTraining(
+        lease_id, work, parse_hex32(root, errors.BAD_ARGUMENT), boundaries, parse_hex32(manifest, errors.BAD_ARGUMENT)))
+    _lease_write(ctx, sender, lease_id, "provider", p.REPORT_TRAINING, payload, fee, node, data_dir, passphrase_file)
 
 
 @app.command("withdraw")

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ailedger.cli.backend import DataDirOpt, NodeOpt, open_backend
+from ailedger.cli.cluster_opt import RayOpt, cluster_for
 from ailedger.cli.keys import PassphraseFile
 from ailedger.cli.output import Settings, emit, kv_table, settings, units
 from ailedger.cli.tx import FeeOpt, FromOpt, unlock_key
@@ -119,7 +120,7 @@ def train_cmd(ctx: typer.Context, sender: FromOpt,
                                                                                       "checkpoints.")] = 50,
               deadline: Annotated[int, typer.Option("--deadline", help="Blocks from posting until the job's "
                                                                        "deadline.", min=1)] = 1000,
-              fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
+              ray: RayOpt = None, fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
               passphrase_file: PassphraseFile = None) -> None:
     """Train a LoRA adapter on a Datanet version as a compute job: post (budget escrowed), claim, train, deliver,
     accept (budget paid to the worker). Rerun the same command to resume after an interrupt."""
@@ -138,9 +139,10 @@ def train_cmd(ctx: typer.Context, sender: FromOpt,
     worker_key = unlock_key(s, worker, passphrase_file)
     say: Callable[[str], None] = (lambda line: None) if s.json else (lambda line: s.err.print(line, markup=False))
     try:
-        with open_backend(s, node, data_dir, write=True) as backend, train_bars(s) as (on_step, on_stage):
+        with open_backend(s, node, data_dir, write=True) as backend, cluster_for(ray) as cluster, \
+                train_bars(s) as (on_step, on_stage):
             result = run_training_job(backend, poster_key, worker_key, spec, out, amount, deadline, on_step=on_step,
-                                      on_event=say, on_stage=on_stage, fee=fee_units)
+                                      on_event=say, on_stage=on_stage, fee=fee_units, cluster=cluster)
     except KeyboardInterrupt:
         raise LedgerError(errors.INTERRUPTED, f"rerun the same command to resume (job id in {out}/job.json)") from None
     doc = result.to_json()

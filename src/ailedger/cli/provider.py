@@ -22,6 +22,7 @@ import typer
 
 from ailedger.cli import market_render
 from ailedger.cli.backend import DataDirOpt, NodeOpt, open_backend
+from ailedger.cli.cluster_opt import RayOpt, cluster_for
 from ailedger.cli.datanet_render import _row, _table
 from ailedger.cli.keys import PassphraseFile, key_dir
 from ailedger.cli.output import emit, kv_table, settings, units
@@ -93,7 +94,7 @@ def start(ctx: typer.Context, sender: FromOpt,
               "--serve-base", help="Base model to serve leases with (e.g. smollm2); without it no serve bids.")] = None,
           inbox: Annotated[Path | None, typer.Option("--inbox", help="Serving requests: INBOX/LEASE_ID/*.txt "
                                                                      "(default WORK_DIR/inbox).")] = None,
-          adapters: AdaptersOpt = None,
+          adapters: AdaptersOpt = None, ray: RayOpt = None,
           fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
           passphrase_file: PassphraseFile = None) -> None:
     """Register if needed, then bid on orders this machine can run, run the leases won, report, verify."""
@@ -113,7 +114,7 @@ def start(ctx: typer.Context, sender: FromOpt,
         if not s.json:
             s.out.print(line, markup=False, highlight=False)
 
-    with open_backend(s, node, data_dir, write=True) as backend:
+    with open_backend(s, node, data_dir, write=True) as backend, cluster_for(ray) as cluster:
         server = None
         if serve_base:
             loaded = load_base(serve_base)
@@ -121,7 +122,7 @@ def start(ctx: typer.Context, sender: FromOpt,
             server = Server(loaded, inbox or root / "inbox", catalog=catalog)
         elif adapters is not None:
             raise LedgerError(errors.BAD_ARGUMENT, "--adapters needs --serve-base (the base they were trained for)")
-        worker = Worker(backend, key, Trainer(backend, root / "train"), server, report_every,
+        worker = Worker(backend, key, Trainer(backend, root / "train", cluster=cluster), server, report_every,
                         fee=parse_units(fee) if fee is not None else None, say=say)
         _ensure_registered(worker, bond, parse_units(per_block), parse_units(per_ktokens))
         done = 0

@@ -31,19 +31,38 @@ def version_hashes(backend: DatanetBackend, name: str, version: int) -> tuple[di
     return docs[0], [bytes.fromhex(h) for doc in docs for h in doc["hashes"]]
 
 
+def retracted(backend: DatanetBackend, name: str, hashes: list[bytes]) -> set[bytes]:
+    """Which of `hashes` have been retracted since (datanet tx 0x0208), asked PAGE hashes at a time."""
+    out: set[bytes] = set()
+    for i in range(0, len(hashes), PAGE):
+        chunk = hashes[i:i + PAGE]
+        known = backend.datanet_known(name, [h.hex() for h in chunk])["known"]
+        out |= {h for h in chunk if known.get(h.hex()) == "retracted"}
+    return out
+
+
 def export_version(datanet_name: str, version: int, backend: DatanetBackend, out_path: Path | str,
-                   progress: Progress | None = None) -> dict[str, Any]:
-    """Write version `version` of the Datanet to `out_path` (JSONL); returns what was written and checked."""
+                   progress: Progress | None = None, skip_retracted: bool = False) -> dict[str, Any]:
+    """Write version `version` of the Datanet to `out_path` (JSONL); returns what was written and checked.
+
+    With `skip_retracted` the records retracted since the version froze are left out (`datanet export` does
+    this: a retracted record is out of use). The version's hash list is still checked against its root, but
+    the file alone then no longer rebuilds that root; training, which must, exports every record.
+    """
     out = Path(out_path)
     doc, hashes = version_hashes(backend, datanet_name, version)
     root = bytes.fromhex(doc["root"])
     if len(hashes) != doc["count"] or merkle_root(hashes) != root:
         raise LedgerError(errors.EXPORT_MISMATCH, f"{len(hashes)} hashes for a count of {doc['count']}, or their "
                                                   f"root differs from {doc['root']}")
+    gone = retracted(backend, datanet_name, hashes) if skip_retracted else set()
     tick = progress or (lambda stage, done, total: None)
     size = 0
     with atomic_write(out) as f:
         for i, h in enumerate(hashes):
+            if h in gone:
+                tick("export", i + 1, len(hashes))
+                continue
             blob = backend.get_blob(h.hex())
             if hashlib.sha256(blob).digest() != h or b"\n" in blob:
                 raise LedgerError(errors.EXPORT_MISMATCH, f"record {i} ({h.hex()}) has other bytes than its hash")
@@ -51,7 +70,8 @@ def export_version(datanet_name: str, version: int, backend: DatanetBackend, out
             size += len(blob) + 1
             tick("export", i + 1, len(hashes))
     return {"datanet": doc["datanet"], "version": doc["version"], "root": doc["root"], "count": doc["count"],
-            "height": doc["height"], "out": str(out), "bytes": size, "verified": True}
+            "height": doc["height"], "out": str(out), "bytes": size, "verified": True,
+            "written": len(hashes) - len(gone), "retracted": sorted(h.hex() for h in gone)}
 
 
 def export_lines(path: Path | str) -> list[tuple[bytes, bytes]]:

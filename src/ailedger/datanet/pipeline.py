@@ -27,12 +27,12 @@ from __future__ import annotations
 import dataclasses
 import struct
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -48,6 +48,9 @@ from ailedger.datanet.gates.verdict import DuplicateReason, Gate, Verdict
 from ailedger.datanet.payloads import CONTRIBUTE, CONTRIBUTE_CODEC, Contribute
 from ailedger.datanet.readers import TxtMode, read_records
 from ailedger.datanet.remote import DatanetBackend, TxSender, WithReport, datanet_gate_config, param, send_refreshed
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 __all__ = ["ContributeSummary", "LineResult", "check_file", "contribute", "export_version", "run_gates"]
 
@@ -103,19 +106,27 @@ def _in_datanet(r: RecordResult) -> RecordResult:
 def check_file(path: Path | str, gate_config: GateConfig | None = None,
                known_hashes: Container[bytes] | Lookup = frozenset(), neardup_index: NearDupIndex | None = None,
                offtopic: OffTopicGate | None = None, fmt: str | None = None,
-               txt_mode: TxtMode = "line") -> Iterator[LineResult]:
+               txt_mode: TxtMode = "line", cluster: Cluster | None = None) -> Iterator[LineResult]:
     """Every gate over the file's records, streamed chunk by chunk, one result per record in file order.
 
     `known_hashes` (a set, or a function answering which of a chunk's hashes are known) are the
     Datanet's records: a record among them gets an exact-duplicate verdict on top of what the gates
-    found. A malformed file raises the reader's error naming the file and line.
+    found. A malformed file raises the reader's error naming the file and line. With a `cluster`
+    the chunks are screened by Ray tasks a few ahead of the results (`gates.screen_tasks`).
     """
     config = gate_config or GateConfig()
-    runner = GateRunner(config, frozenset(), neardup_index, offtopic)
+    runner = GateRunner(config, frozenset(), neardup_index, offtopic, cluster)
     lookup = _lookup_of(known_hashes)
     source = read_records(path, fmt, txt_mode)
-    while chunk := list(islice(source, config.chunk_size)):
-        results = runner.check_chunk([s.record for s in chunk])
+    read: deque[list[Any]] = deque()  # chunks read and not yet answered (several, when Ray reads ahead)
+
+    def chunks() -> Iterator[list[Any]]:
+        while chunk := list(islice(source, config.chunk_size)):
+            read.append(chunk)
+            yield [s.record for s in chunk]
+
+    for results in runner.check_chunks(chunks()):
+        chunk = read.popleft()
         held = lookup(sorted({r.record_hash for r in results} | {r.stored_hash for r in results}))
         for s, r in zip(chunk, results, strict=True):
             in_datanet = r.record_hash in held or r.stored_hash in held
@@ -201,10 +212,12 @@ def contribute(path: Path | str, datanet_name: str, key: KeyPair, backend: Datan
                include_rejected: bool = False, gate_config: GateConfig | None = None,
                progress: Progress | None = None, fee: int | None = None, fmt: str | None = None,
                txt_mode: TxtMode = "line", spool_dir: Path | None = None,
-               neardup_index: NearDupIndex | None = None, offtopic: OffTopicGate | None = None) -> ContributeSummary:
+               neardup_index: NearDupIndex | None = None, offtopic: OffTopicGate | None = None,
+               cluster: Cluster | None = None) -> ContributeSummary:
     """Gate the file locally, then stake what passed, chunk by chunk (module docstring); returns the summary.
 
-    `offtopic` is the Datanet's off-topic gate when the caller has one (see gatekeeper.offtopic_gate).
+    `offtopic` is the Datanet's off-topic gate when the caller has one (see gatekeeper.offtopic_gate);
+    with a `cluster` the gates' per-record work runs as Ray tasks (`check_file`).
     """
     dn = backend.datanet(datanet_name)
     config = gate_config or datanet_gate_config(backend, dn)
@@ -217,7 +230,7 @@ def contribute(path: Path | str, datanet_name: str, key: KeyPair, backend: Datan
         # redact to the same bytes, so the stored hashes are tracked too.
         seen: set[bytes] | None = set() if config.pii_policy == "redact" else None
         for lr in check_file(path, config, backend_lookup(backend, dn["name"]), neardup_index, offtopic, fmt,
-                             txt_mode):
+                             txt_mode, cluster):
             summary.count(lr)
             r = lr.result
             stakeable = r.passed or (include_rejected and not lr.duplicate)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,6 @@ def restore(ckpt: Checkpoint, model: PeftModel, optimizer: torch.optim.Optimizer
         if has_schedule:
             scheduler.load_state_dict(torch.load(ckpt.path / SCHEDULER_FILE, weights_only=True))
         torch.set_rng_state(torch.load(ckpt.path / "rng.pt", weights_only=True))
-    except (OSError, RuntimeError, ValueError, KeyError) as exc:
+    except (OSError, RuntimeError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
         raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path} cannot be restored ({exc})") from exc
     return has_schedule

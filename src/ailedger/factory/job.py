@@ -33,7 +33,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ailedger.core import errors
 from ailedger.core.address import decode_address
@@ -45,6 +45,9 @@ from ailedger.factory.data import exported_snapshot
 from ailedger.factory.train import CARD_FILE, StepCallback, TrainSpec, adapter_hash, train
 from ailedger.market import payloads as mp
 from ailedger.market.state import Kind, job_id
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 STATE_FILE = "job.json"
 SPEC_KIND = "ailedger/train-job/v1"
@@ -151,12 +154,13 @@ def _check_post(backend: JobBackend, poster: KeyPair, budget: int, deadline_bloc
 def run_training_job(backend: JobBackend, poster: KeyPair, worker: KeyPair, spec: TrainSpec, out_dir: Path | str,
                      budget: int, deadline_blocks: int, on_step: StepCallback | None = None,
                      on_event: Event | None = None, on_stage: Callable[[str, int, int | None], None] | None = None,
-                     base: BaseModel | None = None, fee: int | None = None, keep: int | None = None
-                     ) -> TrainJobResult:
+                     base: BaseModel | None = None, fee: int | None = None, keep: int | None = None,
+                     cluster: Cluster | None = None) -> TrainJobResult:
     """Run (or resume) the training job for `spec` in `out_dir`; see the module docstring.
 
     `spec.base` names the base (`smollm2` or a directory) unless `base` is given already loaded;
-    `spec.snapshot_root` is filled in from the ledger. `budget` and `fee` are in micro-units.
+    `spec.snapshot_root` is filled in from the ledger. `budget` and `fee` are in micro-units. With a
+    `cluster` the training runs as a Ray task (`train_tasks`; no per-step progress), the same adapter.
     """
     say = on_event or (lambda line: None)
     out = Path(out_dir)
@@ -219,7 +223,12 @@ def run_training_job(backend: JobBackend, poster: KeyPair, worker: KeyPair, spec
                                                      f"{worker.address_text}")
 
     if job["status"] == "claimed":
-        result = train(spec, records, loaded, out, on_step=on_step, keep=keep)
+        if cluster is None:
+            result = train(spec, records, loaded, out, on_step=on_step, keep=keep)
+        else:
+            from ailedger.factory.train_tasks import train_on
+
+            result = train_on(cluster, spec, records, loaded, out, keep=keep)
         digest = result.adapter_hash
         backend.put_blobs([(out / CARD_FILE).read_bytes()])  # the card, fetchable by its hash
         payload = mp.SUBMIT_RESULT_CODEC.encode(mp.SubmitResult(bytes.fromhex(jid), bytes.fromhex(digest)))

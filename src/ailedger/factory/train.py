@@ -145,12 +145,15 @@ class _StopFlag:
 
 
 def train(spec: TrainSpec, records: Sequence[dict[str, Any]], base: BaseModel, out_dir: Path | str,
-          on_step: StepCallback | None = None, resume: bool = True, keep: int | None = None) -> TrainResult:
+          on_step: StepCallback | None = None, resume: bool = True, keep: int | None = None,
+          until: int | None = None) -> TrainResult:
     """Fine-tune a LoRA adapter of `base` on `records` into `out_dir`, resuming from its checkpoints.
 
     `base` is left untouched (the adapter is trained on a copy). `resume=False` discards any
     checkpoints in `out_dir`. `keep` bounds how many checkpoints stay on disk (all by default, at
-    least 3).
+    least 3). `until` stops after that step (a spot check re-running one segment of a run,
+    provider/spotcheck.py): a checkpoint is written there and returned as the result (its
+    `out_dir`), with no final adapter and no card.
     """
     spec.validate()
     if keep is not None and keep < MIN_KEEP:
@@ -202,9 +205,10 @@ def train(spec: TrainSpec, records: Sequence[dict[str, Any]], base: BaseModel, o
 
     stop = _StopFlag()
     saved = step if existing else -1
+    end = total if until is None else min(max(until, 0), total)
     try:
         with stop.installed():
-            while step < total:
+            while step < end:
                 batch = collate([examples[i] for i in order.batch(step)], pad)
                 lrs.append(float(optimizer.param_groups[0]["lr"]))
                 if supervised(batch):
@@ -220,7 +224,7 @@ def train(spec: TrainSpec, records: Sequence[dict[str, Any]], base: BaseModel, o
                     warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
                     rates.step()
                 step += 1
-                if step % spec.checkpoint_every == 0 or step == total:
+                if step % spec.checkpoint_every == 0 or step in (total, end):
                     checkpoint()
                     saved = step
                 if on_step is not None:
@@ -234,6 +238,11 @@ def train(spec: TrainSpec, records: Sequence[dict[str, Any]], base: BaseModel, o
     except KeyboardInterrupt:  # raised inside a step (no signal handler here): that step is lost, not torn into
         raise LedgerError(errors.INTERRUPTED, f"stopped during step {step + 1} of {total}; the last checkpoint "
                                               "stays") from None
+    if step < total:  # stopped at `until`: that checkpoint is the result
+        at = ckpt_root / f"{checkpoints.PREFIX}{step:06d}"
+        if saved != step:
+            at = checkpoint()
+        return TrainResult(at, adapter_hash(at), step, losses[-1] if losses else 0.0, losses, {})
     run = {"schedule": {"kind": spec.schedule, "warmup_steps": warmup, "total_steps": total,
                         "min_lr_ratio": spec.min_lr_ratio, "lrs": lrs},
            "loss": {**_loss_summary(spec.loss_on, examples), "empty_steps": empty}}

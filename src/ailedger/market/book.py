@@ -8,6 +8,8 @@ Layout (every key under `mkt/`; u64 numbers big-endian, so a prefix scan reads t
   mkt/bl/<u64 order>               -> the bidders of the current window (20 bytes each, in bid order)
   mkt/ln, mkt/l/<u64 id>           -> number of leases; Lease
   mkt/cn, mkt/c/<u64 id>           -> number of checks; Check
+  mkt/cs/<u64 id>                  -> the block seed the check was drawn with (training checks pick segments by it)
+  mkt/tr/<u64 lease><b32 digest>   -> TrainRoot: the Merkle root, boundaries and manifest a report_training named
   mkt/q/<tag><u64 height>          -> ids (u64 each) end_block looks at in that block: tag w (order bid
                                       windows), e (lease ends), t (report timeouts), r (leases that reported,
                                       sampled for checks one block later), c (check deadlines)
@@ -271,6 +273,40 @@ def get_check(state: Reader, cid: int) -> Check | None:
 
 def put_check(state: Journal, c: Check) -> None:
     state.set(b"mkt/c/" + u64(c.id), CHECK.encode(c))
+
+
+def put_check_seed(state: Journal, cid: int, seed: bytes) -> None:
+    state.set(b"mkt/cs/" + u64(cid), seed)
+
+
+def check_seed(state: Reader, cid: int) -> bytes | None:
+    return state.get(b"mkt/cs/" + u64(cid))
+
+
+def _train_root_key(lid: int, digest: bytes) -> bytes:
+    return b"mkt/tr/" + u64(lid) + digest
+
+
+@dataclass(frozen=True)
+class TrainRoot:
+    """What a report_training committed to beside its digest."""
+
+    root: bytes
+    boundaries: int
+    manifest: bytes
+
+
+TRAIN_ROOT = Record(TrainRoot, {"root": B32, "boundaries": U32, "manifest": B32})
+
+
+def put_train_root(state: Journal, lid: int, digest: bytes, committed: TrainRoot) -> None:
+    state.set(_train_root_key(lid, digest), TRAIN_ROOT.encode(committed))
+
+
+def train_root(state: Reader, lid: int, digest: bytes) -> TrainRoot | None:
+    """What a training report of lease `lid` committed to with `digest`; None when it came by report_work."""
+    raw = state.get(_train_root_key(lid, digest))
+    return TRAIN_ROOT.decode(raw) if raw else None
 
 
 # -- bids -------------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ and walking forward (at most `market_verifier_tries` steps) to the first provide
 least `market_provider_min_stake`, is neither the lease's provider nor its consumer, and declares a
 different operator. No such provider: the report goes unchecked (a thin market checks less).
 
+The seed is kept with the check: a training check re-runs the segments of the run it picks (provider/spotcheck.py),
+so the trainer learns which segments are checked only after it has committed to all of them.
+
 The answer. The verifier re-runs the sampled work off the ledger (provider/verify.py) and sends
 check_result within `market_check_timeout_blocks`. A failed check fails the lease (leases.fail). An
 unanswered check is the verifier's fault, not the provider's: the verifier was drawn and bonded, so it
@@ -40,6 +43,7 @@ from ailedger.market.book import (
     next_id,
     provider_at,
     put_check,
+    put_check_seed,
     put_provider,
     u64,
 )
@@ -87,6 +91,7 @@ def sample(state: Journal, height: int, seed: bytes) -> None:
         cid = next_id(state, b"mkt/cn")
         deadline = height + params.get(state, "market_check_timeout_blocks")
         put_check(state, Check(cid, lid, lease.provider, verifier, lease.digest, lease.reports, height, deadline))
+        put_check_seed(state, cid, seed)  # a training check re-runs the segments this seed picks
         enqueue(state, b"c", deadline, cid)
         _pending(state, verifier, +1)
         _pending(state, lease.provider, +1)  # its bond stays locked until the check is settled

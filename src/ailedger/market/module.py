@@ -5,7 +5,7 @@ hash), a worker with enough bonded stake claims it, delivers a result hash befor
 the poster's acceptance pays the worker the whole budget. Deadlines and silence are settled by
 end_block (rules.py). Docs: docs/models.md "Jobs".
 
-The market beside them (0x0405..0x040F, docs/market.md): bonded providers post offers; an order escrows
+The market beside them (0x0405..0x0410, docs/market.md): bonded providers post offers; an order escrows
 a budget and takes bids for a window; end_block closes it to the lowest valid bid the concentration cap
 allows (auction.py), runs its lease's timeouts and end (leases.py), draws spot checks (checks.py) and
 records each resource class's concentration (concentration.py).
@@ -105,6 +105,9 @@ class MarketModule(Module):
                        "Answer a spot check: did the re-run match the reported work (drawn verifier only)."),
                 TxType(p.CANCEL_ORDER, "cancel_order", p.ORDER_REF_CODEC, trade.apply_cancel_order,
                        "Cancel an order still taking bids; its escrow is refunded (consumer only)."),
+                TxType(p.REPORT_TRAINING, "report_training", p.REPORT_TRAINING_CODEC, trade.apply_report_training,
+                       "Report a training lease's work with a Merkle root over its checkpoint boundaries "
+                       "(provider only)."),
             ],
             params=list(PARAMS),
         )

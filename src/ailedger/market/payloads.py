@@ -1,6 +1,7 @@
 """The wire format of the market's transactions: type ids, payload records and their canonical codecs.
 
-0x0401..0x0404 are the plain compute jobs; 0x0405..0x040F the reverse-auction market (docs/market.md).
+0x0401..0x0404 are the plain compute jobs; 0x0405..0x040F the reverse-auction market, and 0x0410 the training
+report that commits to checkpoint boundaries for segment spot checks (docs/market.md).
 These dataclasses and codecs are the market's small Python API: build a payload, encode it with its
 codec, sign it with `chain.tx.sign_tx` under its type id (the simulation drives the market this way).
 """
@@ -128,3 +129,21 @@ REPORT_WORK_CODEC = Record(ReportWork, {"lease_id": U64, "digest": B32, "tokens"
 LEASE_REF_CODEC = Record(LeaseRef, {"lease_id": U64})
 ORDER_REF_CODEC = Record(OrderRef, {"order_id": U64})
 CHECK_RESULT_CODEC = Record(CheckResult, {"check_id": U64, "passed": U8, "digest": B32})
+
+REPORT_TRAINING = 0x0410
+
+
+@dataclass(frozen=True)
+class ReportTraining:
+    """A training lease's report: report_work's digest plus a Merkle root over the run's checkpoint boundaries,
+    which is what lets a spot check re-run a few segments instead of the whole training (provider/spotcheck.py)."""
+
+    lease_id: int
+    digest: bytes  # sha256 of the adapter file trained so far (as report_work's digest)
+    root: bytes  # Merkle root over the boundary leaves (provider.spotcheck.Boundary.leaf)
+    boundaries: int  # how many leaves the root is over
+    manifest: bytes  # sha256 of the manifest blob listing the leaves (each boundary's step, params, checkpoint)
+
+
+REPORT_TRAINING_CODEC = Record(ReportTraining, {"lease_id": U64, "digest": B32, "root": B32, "boundaries": U32,
+                                                "manifest": B32})

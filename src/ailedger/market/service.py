@@ -133,9 +133,18 @@ def _leases(state: Reader, height: int, q: dict[str, str]) -> dict[str, Any]:
     return {"height": height, "leases": [{**x.to_json(), "owed": views.owed(x)} for x in found]}
 
 
+def _check_json(state: Reader, c: book.Check) -> dict[str, Any]:
+    """A check with the block seed it was drawn with and, for a report_training, the root it committed to."""
+    seed, committed = book.check_seed(state, c.id), book.train_root(state, c.lease, c.digest)
+    return {**c.to_json(), "seed": seed.hex() if seed else None,
+            "root": committed.root.hex() if committed else None,
+            "boundaries": committed.boundaries if committed else None,
+            "manifest": committed.manifest.hex() if committed else None}
+
+
 def _checks(state: Reader, height: int, q: dict[str, str]) -> dict[str, Any]:
     found = views.checks(state, _status(q, book.CHECK_STATUS), _address(q, "verifier"))
-    return {"height": height, "checks": [c.to_json() for c in found]}
+    return {"height": height, "checks": [_check_json(state, c) for c in found]}
 
 
 def _stats(state: Reader, height: int, q: dict[str, str]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ailedger.market.book import (
     Order,
     OrderStatus,
     Provider,
+    TrainRoot,
     add_bid,
     add_provider,
     bid_key,
@@ -35,7 +36,9 @@ from ailedger.market.book import (
     put_lease,
     put_order,
     put_provider,
+    put_train_root,
     take_bids,
+    train_root,
 )
 from ailedger.market.payloads import (
     Bid,
@@ -46,6 +49,7 @@ from ailedger.market.payloads import (
     PostOffer,
     PostOrder,
     RegisterProvider,
+    ReportTraining,
     ReportWork,
     Unit,
 )
@@ -231,6 +235,24 @@ def apply_report_work(state: Journal, ctx: BlockContext, tx: Tx, p: ReportWork) 
     timeout = ctx.height + params.get(state, "market_report_timeout_blocks")
     if timeout < lease.end:
         enqueue(state, b"t", timeout, lease.id)
+
+
+def apply_report_training(state: Journal, ctx: BlockContext, tx: Tx, p: ReportTraining) -> None:
+    """report_work for a training lease, plus the Merkle root over its checkpoint boundaries that a spot check
+    proves the re-run segments against (docs/market.md, "Training spot checks")."""
+    lease0 = get_lease(state, p.lease_id)
+    lease = _lease(state, p.lease_id, lease0.provider if lease0 else b"", tx.sender_address)
+    if must_order(state, lease.order).kind != Kind.TRAIN:
+        raise LedgerError(errors.MARKET_BAD_REPORT, f"lease {lease.id} is not a training lease: send report_work")
+    if not any(p.root) or not any(p.manifest) or p.boundaries < 1:
+        raise LedgerError(errors.MARKET_BAD_REPORT, "a training report names a manifest and a root over at least one "
+                                                    "boundary (both non-zero)")
+    committed = TrainRoot(p.root, p.boundaries, p.manifest)
+    known = train_root(state, lease.id, p.digest)
+    if known is not None and known != committed:
+        raise LedgerError(errors.MARKET_BAD_REPORT, "this digest was reported with another root or manifest")
+    apply_report_work(state, ctx, tx, ReportWork(p.lease_id, p.digest, 0))  # checks all before its first write
+    put_train_root(state, lease.id, p.digest, committed)
 
 
 def apply_withdraw_pay(state: Journal, ctx: BlockContext, tx: Tx, p: LeaseRef) -> None:

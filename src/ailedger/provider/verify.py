@@ -2,7 +2,8 @@
 
 A report's digest is the SHA-256 of a blob in the node's blob store, so the verifier fetches exactly what
 was reported:
-* training: the adapter's safetensors file as trained so far. The verifier re-runs the training (the
+* training reported by plain report_work: the adapter's safetensors file as trained so far (a report_training
+  is checked by re-running a few segments instead: spotcheck.py). The verifier re-runs the training (the
   real `factory.train`, same spec, same snapshot, same seed: the trainer is deterministic) and compares
   every LoRA tensor: equal names and shapes, and max |reported - re-run| <= TRAIN_TOLERANCE. The tolerance
   is meant for another machine's rounding (not measured across devices: `factory.train` runs on the CPU);

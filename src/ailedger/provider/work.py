@@ -4,7 +4,9 @@
 TrainSpec, the base weights hash, the record count), the records are the Datanet version the spec names,
 exported and checked against the root the ledger froze, and the run is the real `factory.train` (resumable
 from its checkpoints in the lease's directory). The work digest is the adapter file's SHA-256, uploaded to
-the node's blob store. `verify` re-runs the same training elsewhere and compares tensors (verify.py).
+the node's blob store with every boundary checkpoint and the manifest that a report_training commits to by
+a Merkle root. `spot_check` re-runs the few segments a check's seed picks from those checkpoints
+(spotcheck.py); `verify`, for a training reported without boundaries, re-runs it all and compares tensors.
 
 `Server` runs a serve lease: prompts dropped into `inbox/<lease id>/` (one UTF-8 text file per request)
 are answered greedily by the serving engine with the model the order names (its `model`: an exact adapter
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -29,15 +31,23 @@ from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.checkpoints import ADAPTER_FILE
 from ailedger.factory.data import exported_snapshot
 from ailedger.factory.job import SPEC_KIND
-from ailedger.factory.train import TrainSpec, train
+from ailedger.factory.train import TrainSpec
+from ailedger.factory.train_tasks import train_on
+from ailedger.provider.spotcheck import TrainedWork, Verdict, check_segments, commit
 from ailedger.provider.verify import decode_log, encode_log, generate, regenerate_matches, served_tokens, tensors_match
 from ailedger.serving.catalog import Catalog
 from ailedger.serving.stack import build_stack, served_base
 
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
+
 
 class Trainer:
-    def __init__(self, backend: DatanetBackend, root: Path, base: BaseModel | None = None) -> None:
-        self.backend, self.root = backend, root
+    """Runs train orders; with a `cluster`, each training is a Ray task (`factory.train_tasks`), the same adapter."""
+
+    def __init__(self, backend: DatanetBackend, root: Path, base: BaseModel | None = None,
+                 cluster: Cluster | None = None) -> None:
+        self.backend, self.root, self.cluster = backend, root, cluster
         self._bases: dict[str, BaseModel] = {base.info.weights_hash: base} if base is not None else {}
 
     def _prepare(self, spec_hash_hex: str, out: Path) -> tuple[TrainSpec, list[dict[str, Any]], BaseModel]:
@@ -58,17 +68,25 @@ class Trainer:
             self._bases[want] = base
         return spec, records, self._bases[want]
 
-    def run(self, order: dict[str, Any], lease_id: int) -> bytes:
-        """Train the order's spec (resuming from earlier checkpoints); the adapter file is the work."""
+    def run(self, order: dict[str, Any], lease_id: int) -> TrainedWork:
+        """Train the order's spec (resuming from earlier checkpoints, keeping all of them); the work is the adapter
+        file, and its boundary checkpoints and manifest are what a spot check re-runs segments from (spotcheck.py)."""
         out = self.root / f"lease-{lease_id}"
         spec, records, base = self._prepare(order["spec_hash"], out)
-        train(spec, records, base, out)
-        return (out / ADAPTER_FILE).read_bytes()
+        result = train_on(self.cluster, spec, records, base, out)
+        return commit(out, result.steps, spec.checkpoint_every)
+
+    def spot_check(self, order: dict[str, Any], check: dict[str, Any]) -> Verdict:
+        """A check of a report_training: re-run the segments its seed picks, here, in this process."""
+        out = self.root / f"check-{check['id']}"
+        spec, records, base = self._prepare(order["spec_hash"], out)
+        return check_segments(spec, records, base, self.backend.get_blob, check, out)
 
     def verify(self, order: dict[str, Any], reported: bytes, check_id: int) -> tuple[bool, str]:
+        """A check of a training reported by plain report_work (no boundaries to sample): the whole run again."""
         out = self.root / f"check-{check_id}"
         spec, records, base = self._prepare(order["spec_hash"], out)
-        train(spec, records, base, out, resume=False)
+        train_on(self.cluster, spec, records, base, out, resume=False)
         return tensors_match(reported, (out / ADAPTER_FILE).read_bytes())
 
 

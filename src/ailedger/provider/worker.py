@@ -7,9 +7,9 @@ One `step`:
    the offer's price in the order's unit (and whose escrow covers it for the whole duration), gets one
    bid at the offer's price (one bid per order: the ledger refuses a second);
 2. work: for each active lease the provider holds, run the work when it is due (training once, then the
-   same adapter is reported; serving every period), upload the artifact, report its digest (and tokens on
-   per-token leases) at least every `report_every` blocks and in the lease's last block, then withdraw what
-   the lease owes;
+   same adapter is reported, by report_training with the root over its checkpoint boundaries; serving every
+   period), upload the artifacts, report the digest (and tokens on per-token leases) at least every
+   `report_every` blocks and in the lease's last block, then withdraw what the lease owes;
 3. verify: every pending spot check drawn for this provider is re-done (work.py) and answered;
 4. tick: when nothing was sent but a window or lease is still running, re-post the same offer, so that a
    chain that seals blocks only on writes (the embedded `--data-dir` default) moves on.
@@ -28,6 +28,7 @@ from ailedger.core.keys import KeyPair
 from ailedger.datanet.remote import DatanetBackend, TxSender
 from ailedger.market import payloads as p
 from ailedger.market.resources import Resources, covers
+from ailedger.provider.spotcheck import TrainedWork
 from ailedger.provider.verify import digest
 from ailedger.provider.work import Server, Trainer, why_not
 from ailedger.serving.catalog import Catalog
@@ -52,7 +53,7 @@ class Worker:
     tick: bool = True
     fee: int | None = None
     say: Callable[[str], None] = lambda line: None
-    trained: dict[int, bytes] = field(default_factory=dict)  # lease id -> adapter blob digest
+    trained: dict[int, TrainedWork] = field(default_factory=dict)  # lease id -> what its training committed to
     not_bidding: dict[int, str] = field(default_factory=dict)  # order id -> why this worker does not bid on it
     not_verifying: set[int] = field(default_factory=set)  # checks it cannot re-run (the adapter is not here)
 
@@ -119,12 +120,18 @@ class Worker:
             tokens = 0
             if order["kind"] == "train" and self.trainer is not None:
                 if lease["id"] not in self.trained:
-                    blob = self.trainer.run(order, lease["id"])
-                    self.backend.put_blobs([blob])
-                    self.trained[lease["id"]] = digest(blob)
-                    self.say(f"trained lease {lease['id']}: adapter {self.trained[lease['id']].hex()}")
-                work = self.trained[lease["id"]]
-            elif order["kind"] == "serve" and self.server is not None:
+                    trained = self.trainer.run(order, lease["id"])
+                    self.backend.put_blobs(trained.blobs)
+                    self.trained[lease["id"]] = trained
+                    self.say(f"trained lease {lease['id']}: adapter {trained.digest.hex()}, "
+                             f"{len(trained.manifest.boundaries)} boundaries under root {trained.root.hex()}")
+                tw = self.trained[lease["id"]]
+                self.send(p.REPORT_TRAINING, p.REPORT_TRAINING_CODEC.encode(p.ReportTraining(
+                    lease["id"], tw.digest, tw.root, len(tw.manifest.boundaries), tw.manifest_hash)))
+                self.send(p.WITHDRAW_PAY, p.LEASE_REF_CODEC.encode(p.LeaseRef(lease["id"])))
+                sent += 2
+                continue
+            if order["kind"] == "serve" and self.server is not None:
                 blob, tokens = self.server.run(lease["id"], order.get("model"))
                 self.backend.put_blobs([blob])
                 work = digest(blob)
@@ -149,8 +156,12 @@ class Worker:
                 if exc.code is not errors.BLOB_NOT_FOUND:
                     raise
                 reported = b""  # reported work that was never uploaded is work nobody can check: it fails
+            answer = digest(reported)
             if not reported:
                 ok, why = False, "the reported digest names no blob in the store"
+            elif order["kind"] == "train" and self.trainer is not None and c.get("root"):
+                verdict = self.trainer.spot_check(order, c)
+                ok, why, answer = verdict.passed, verdict.why, verdict.digest
             elif order["kind"] == "train" and self.trainer is not None:
                 ok, why = self.trainer.verify(order, reported, c["id"])
             elif order["kind"] == "serve" and self.server is not None:
@@ -164,7 +175,7 @@ class Worker:
                                              order.get("model"))
             else:
                 continue  # cannot re-run this kind here: the check times out (docs/market.md says whose fault)
-            self.send(p.CHECK_RESULT, p.CHECK_RESULT_CODEC.encode(p.CheckResult(c["id"], int(ok), digest(reported))))
+            self.send(p.CHECK_RESULT, p.CHECK_RESULT_CODEC.encode(p.CheckResult(c["id"], int(ok), answer)))
             self.say(f"check {c['id']} of lease {c['lease']}: {'passed' if ok else 'FAILED'} ({why})")
             sent += 1
         return sent

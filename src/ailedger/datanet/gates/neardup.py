@@ -42,10 +42,14 @@ class NearDupGate:
         self.datanet = datanet
         self.batch = datanet.same_settings() if datanet is not None else NearDupIndex(threshold, num_perm, seed)
 
-    def check(self, texts: Sequence[str], hashes: Sequence[bytes],
-              eligible: Sequence[bool]) -> list[NearDupMatch | None]:
-        """One result per text; texts whose record is `eligible` (passed so far) and unflagged join the batch."""
-        sigs = self.batch.signatures(texts)
+    def check(self, texts: Sequence[str], hashes: Sequence[bytes], eligible: Sequence[bool],
+              signatures: npt.NDArray[np.uint32] | None = None) -> list[NearDupMatch | None]:
+        """One result per text; texts whose record is `eligible` (passed so far) and unflagged join the batch.
+
+        `signatures` are the texts' MinHash signatures when the caller computed them already (elsewhere,
+        with the same num_perm and seed: `runner.Screener`).
+        """
+        sigs = self.batch.signatures(texts) if signatures is None else signatures
         found: list[NearDupMatch | None] = [None] * len(texts)
         if self.datanet is not None:
             self._first_matches(self.datanet, sigs, DuplicateReason.IN_DATANET, found)

@@ -17,12 +17,13 @@ import hashlib
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.datanet.gates.exact import ExactDupGate
 from ailedger.datanet.gates.lsh import NearDupIndex
+from ailedger.datanet.gates.minhash import MinHasher
 from ailedger.datanet.gates.neardup import NearDupGate
 from ailedger.datanet.gates.offtopic import OffTopicGate
 from ailedger.datanet.gates.pii import PiiGate, Policy
@@ -30,6 +31,9 @@ from ailedger.datanet.gates.quality import QualityBounds, QualityGate
 from ailedger.datanet.gates.records import canonical_record, record_hash, record_text
 from ailedger.datanet.gates.schema import DEFAULT_MAX_RECORD_BYTES, SchemaGate
 from ailedger.datanet.gates.verdict import Gate, SchemaReason, Verdict
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 
 @dataclass(frozen=True)
@@ -70,32 +74,35 @@ class RecordResult:
         return tuple(v for v in self.verdicts if not v.passed)
 
 
-class GateRunner:
-    """The gates of one batch: feed chunks in stream order with `check_chunk`, or a whole stream with `run`."""
+@dataclass(frozen=True)
+class Screened:
+    """A chunk's findings that depend on no other record, before the batch's duplicate checks.
 
-    def __init__(self, config: GateConfig | None = None, known_hashes: Container[bytes] = frozenset(),
-                 neardup_index: NearDupIndex | None = None, offtopic: OffTopicGate | None = None) -> None:
-        self.config = config = config or GateConfig()
+    Everything here is a function of the chunk alone (and the settings), so chunks can be screened
+    anywhere (Ray tasks, `screen_tasks`) and in any order; what depends on the records before them
+    (exact and near duplicates) is decided afterwards, in stream order, by the runner.
+    """
+
+    base: int  # stream index of the chunk's first record
+    hashes: list[bytes]  # of each record as submitted
+    stored: list[Any]  # the record to store (redacted when the PII policy redacts)
+    stored_hashes: list[bytes]
+    texts: list[str]  # what the text gates read ("" for a record without readable text)
+    found: list[list[Verdict]]  # schema, PII and quality findings, in gate order
+    signatures: Any  # MinHash signatures of `texts` (n x num_perm uint32)
+
+
+class Screener:
+    """The gates that judge a record alone: schema, PII, quality, and the MinHash signature of its text."""
+
+    def __init__(self, config: GateConfig) -> None:
+        self.config = config
         self.schema = SchemaGate(config.schema, config.max_record_bytes)
-        self.exact = ExactDupGate(known_hashes)
         self.pii = PiiGate(config.pii_policy, config.text_fields)
         self.quality = QualityGate(config.quality)
-        self.offtopic = offtopic
-        if neardup_index is not None and (neardup_index.threshold, neardup_index.num_perm, neardup_index.seed) != (
-                config.neardup_threshold, config.neardup_num_perm, config.neardup_seed):
-            raise LedgerError(errors.BAD_GATE_CONFIG, "the near-duplicate index was built with other settings "
-                                                      f"({neardup_index.settings()})")
-        self.neardup = NearDupGate(neardup_index, config.neardup_threshold, config.neardup_num_perm,
-                                   config.neardup_seed)
-        self._next = 0
+        self.minhash = MinHasher(config.neardup_num_perm, config.neardup_seed)
 
-    def run(self, records: Iterable[Any]) -> Iterator[RecordResult]:
-        it = iter(records)
-        while chunk := list(islice(it, self.config.chunk_size)):
-            yield from self.check_chunk(chunk)
-
-    def check_chunk(self, records: Sequence[Any]) -> list[RecordResult]:
-        base, self._next = self._next, self._next + len(records)
+    def screen(self, base: int, records: Sequence[Any]) -> Screened:
         hashes: list[bytes] = []
         stored: list[Any] = []
         texts: list[str] = []
@@ -107,9 +114,6 @@ class GateRunner:
             schema = self.schema.check(rec, len(canon))
             if schema is not None:
                 verdicts.append(Verdict(base + i, h, Gate.SCHEMA, *schema))
-            dup = self.exact.check(h)
-            if dup is not None:
-                verdicts.append(Verdict(base + i, h, Gate.EXACT_DUPLICATE, dup))
             text = ""
             if schema is None or schema[0] == SchemaReason.SCHEMA_MISMATCH:
                 pii = self.pii.check(rec)
@@ -126,27 +130,89 @@ class GateRunner:
             stored.append(rec)
             texts.append(text)
             found.append(verdicts)
-        if self.offtopic is not None:
-            readable = [j for j, t in enumerate(texts) if t]
-            for j, off in zip(readable, self.offtopic.check([texts[j] for j in readable]), strict=True):
-                if off is not None:
-                    found[j].append(Verdict(base + j, hashes[j], Gate.OFF_TOPIC, *off))
         stored_hashes = [h if rec is orig else record_hash(rec)
                          for h, rec, orig in zip(hashes, stored, records, strict=True)]
+        return Screened(base, hashes, stored, stored_hashes, texts, found, self.minhash.signatures(texts))
+
+
+class GateRunner:
+    """The gates of one batch: feed chunks in stream order with `check_chunk`, or a whole stream with `run`.
+
+    With a `cluster`, `check_chunks` (and `run`) screen the chunks as Ray tasks, a few ahead, and
+    decide the duplicates here in stream order: the results are the local ones, record for record.
+    """
+
+    def __init__(self, config: GateConfig | None = None, known_hashes: Container[bytes] = frozenset(),
+                 neardup_index: NearDupIndex | None = None, offtopic: OffTopicGate | None = None,
+                 cluster: Cluster | None = None) -> None:
+        self.config = config = config or GateConfig()
+        self.screener = Screener(config)
+        self.exact = ExactDupGate(known_hashes)
+        self.offtopic = offtopic
+        self.cluster = cluster
+        if neardup_index is not None and (neardup_index.threshold, neardup_index.num_perm, neardup_index.seed) != (
+                config.neardup_threshold, config.neardup_num_perm, config.neardup_seed):
+            raise LedgerError(errors.BAD_GATE_CONFIG, "the near-duplicate index was built with other settings "
+                                                      f"({neardup_index.settings()})")
+        self.neardup = NearDupGate(neardup_index, config.neardup_threshold, config.neardup_num_perm,
+                                   config.neardup_seed)
+        self._next = 0
+
+    def run(self, records: Iterable[Any]) -> Iterator[RecordResult]:
+        it = iter(records)
+        for results in self.check_chunks(iter(lambda: list(islice(it, self.config.chunk_size)), [])):
+            yield from results
+
+    def check_chunks(self, chunks: Iterable[Sequence[Any]]) -> Iterator[list[RecordResult]]:
+        """`check_chunk` of each chunk in turn; with a cluster, chunks are screened on it a few ahead."""
+        if self.cluster is None:
+            for chunk in chunks:
+                yield self.check_chunk(chunk)
+            return
+        from ailedger.datanet.gates.screen_tasks import screen_on
+
+        for screened in screen_on(self.cluster, self.config, self._numbered(chunks)):
+            yield self.decide(screened)
+
+    def _numbered(self, chunks: Iterable[Sequence[Any]]) -> Iterator[tuple[int, list[Any]]]:
+        base = self._next
+        for chunk in chunks:
+            yield base, list(chunk)
+            base += len(chunk)
+
+    def check_chunk(self, records: Sequence[Any]) -> list[RecordResult]:
+        return self.decide(self.screener.screen(self._next, records))
+
+    def decide(self, s: Screened) -> list[RecordResult]:
+        """The findings that depend on the records before: exact duplicates, off-topic, near duplicates."""
+        if s.base != self._next:
+            raise ValueError(f"chunk at record {s.base} decided out of order (the next is {self._next})")
+        self._next += len(s.hashes)
+        found = [list(vs) for vs in s.found]
+        for j, h in enumerate(s.hashes):
+            dup = self.exact.check(h)
+            if dup is not None:  # after the schema finding, before the PII one: the gates' order
+                at = 1 if found[j] and found[j][0].gate == Gate.SCHEMA else 0
+                found[j].insert(at, Verdict(s.base + j, h, Gate.EXACT_DUPLICATE, dup))
+        if self.offtopic is not None:
+            readable = [j for j, t in enumerate(s.texts) if t]
+            for j, off in zip(readable, self.offtopic.check([s.texts[j] for j in readable]), strict=True):
+                if off is not None:
+                    found[j].append(Verdict(s.base + j, s.hashes[j], Gate.OFF_TOPIC, *off))
         eligible = [all(v.passed for v in vs) for vs in found]
-        for j, near in enumerate(self.neardup.check(texts, stored_hashes, eligible)):
+        for j, near in enumerate(self.neardup.check(s.texts, s.stored_hashes, eligible, s.signatures)):
             if near is not None:
-                found[j].append(Verdict(base + j, hashes[j], Gate.NEAR_DUPLICATE, near.reason, near.detail()))
-        return [RecordResult(base + j, hashes[j], stored[j], tuple(found[j]), stored_hashes[j])
-                for j in range(len(records))]
+                found[j].append(Verdict(s.base + j, s.hashes[j], Gate.NEAR_DUPLICATE, near.reason, near.detail()))
+        return [RecordResult(s.base + j, s.hashes[j], s.stored[j], tuple(found[j]), s.stored_hashes[j])
+                for j in range(len(s.hashes))]
 
 
 def check_records(records: Iterable[Any], config: GateConfig | None = None,
                   known_hashes: Container[bytes] = frozenset(), neardup_index: NearDupIndex | None = None,
-                  offtopic: OffTopicGate | None = None) -> Iterator[RecordResult]:
+                  offtopic: OffTopicGate | None = None, cluster: Cluster | None = None) -> Iterator[RecordResult]:
     """Run every gate over `records` (any iterable, read lazily) and yield one result per record, in order.
 
     `known_hashes` are the Datanet's record hashes and `neardup_index` its near-duplicate index; neither
     is modified (the batch keeps its own). `offtopic` is None until the Datanet has an embedding model.
     """
-    return GateRunner(config, known_hashes, neardup_index, offtopic).run(records)
+    return GateRunner(config, known_hashes, neardup_index, offtopic, cluster).run(records)

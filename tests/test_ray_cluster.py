@@ -1,0 +1,154 @@
+"""The cluster package on a real local Ray head: ordered results, retries after a worker dies, coded errors.
+
+Also the helpers the engines' Ray tests share: which of this head's workers is running a task now,
+and a watcher that SIGKILLs the first one it catches (a worker dying mid-task).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+
+from ailedger.cluster import AUTO, Cluster, connect, map_ordered
+from ailedger.cluster.tasks import imap_ordered
+from ailedger.core import errors
+from ailedger.core.errors import LedgerError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with connect(AUTO, num_cpus=2) as c:
+        yield c
+
+
+def task_workers(cluster: Cluster) -> list[psutil.Process]:
+    """This head's worker processes that are running a task now (Ray titles them `ray::<function>`)."""
+    assert cluster.temp_dir is not None
+    raylets = [p for p in psutil.process_iter(["name", "cmdline"])
+               if p.info["name"] == "raylet" and any(cluster.temp_dir in a for a in p.info["cmdline"] or [])]
+    busy = []
+    for raylet in raylets:
+        for child in raylet.children():
+            try:
+                if (child.cmdline() or [""])[0].startswith("ray::_call"):
+                    busy.append(child)
+            except psutil.Error:
+                continue
+    return busy
+
+
+@contextmanager
+def one_worker_killed(cluster: Cluster) -> Iterator[list[int]]:
+    """SIGKILL the first worker seen running a task while the block runs; yields the killed pids (one)."""
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set() and not killed:
+            for proc in task_workers(cluster):
+                os.kill(proc.pid, signal.SIGKILL)
+                killed.append(proc.pid)
+                break
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+        yield killed
+    finally:
+        stop.set()
+        thread.join()
+
+
+# Task functions live at module level: Ray's workers import them by name.
+def square_slowly(x: int, delay: float) -> int:
+    time.sleep(delay * (5 - x % 5))  # earlier items finish later: the gather must still be in order
+    return x * x
+
+
+def die_once(x: int, marker_dir: str) -> int:
+    """Kill this worker the first time item 3 runs (a marker file remembers); give the answer afterwards."""
+    marker = Path(marker_dir) / f"died-{x}"
+    if x == 3 and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(1)
+    return x * x
+
+
+def always_die(x: int, _: None) -> int:
+    os._exit(1)
+
+
+def refuse(x: int, _: None) -> int:
+    raise LedgerError(errors.BAD_ARGUMENT, f"item {x} is refused")
+
+
+def fail_plainly(x: int, _: None) -> int:
+    if x == 5:
+        raise ZeroDivisionError(x)
+    return x
+
+
+def test_results_come_back_in_item_order(cluster: Cluster) -> None:
+    ticks: list[tuple[int, int | None]] = []
+    assert map_ordered(square_slowly, list(range(10)), 0.02, progress=lambda d, t: ticks.append((d, t))) == [
+        x * x for x in range(10)]
+    assert ticks[0] == (0, 10) and ticks[-1] == (10, 10)
+    assert list(imap_ordered(square_slowly, iter(range(7)), 0.0, window=2)) == [x * x for x in range(7)]
+
+
+def test_a_worker_that_dies_mid_task_is_retried_and_the_result_is_the_same(cluster: Cluster, tmp_path: Path) -> None:
+    assert map_ordered(die_once, list(range(8)), str(tmp_path)) == [x * x for x in range(8)]
+    died = int((tmp_path / "died-3").read_text())
+    assert not psutil.pid_exists(died) or psutil.Process(died).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_task_that_keeps_killing_its_worker_fails_with_a_code(cluster: Cluster) -> None:
+    with pytest.raises(LedgerError) as caught:
+        map_ordered(always_die, [1], None, retries=1)
+    assert caught.value.code == errors.CLUSTER_TASK_FAILED and "chunk 0" in caught.value.detail
+
+
+def test_errors_raised_in_a_task_come_back_with_their_code(cluster: Cluster) -> None:
+    with pytest.raises(LedgerError) as coded:
+        map_ordered(refuse, [7], None)
+    assert coded.value.code == errors.BAD_ARGUMENT and coded.value.detail == "item 7 is refused"
+    with pytest.raises(LedgerError) as plain:
+        list(imap_ordered(fail_plainly, range(8), None, window=2))
+    assert plain.value.code == errors.CLUSTER_TASK_FAILED
+    assert plain.value.detail.startswith("chunk 5: ZeroDivisionError")
+
+
+def test_an_unreachable_address_is_refused_at_once() -> None:
+    t = time.perf_counter()
+    with pytest.raises(LedgerError) as caught:
+        connect("127.0.0.1:1")
+    assert caught.value.code == errors.CLUSTER_UNREACHABLE and time.perf_counter() - t < 10
+    with pytest.raises(LedgerError) as bad:
+        connect("no-port-here")
+    assert bad.value.code == errors.CLUSTER_UNREACHABLE
+
+
+def test_without_ray_option_ray_is_never_imported(tmp_path: Path) -> None:
+    """A gate run without --ray, in a fresh interpreter: the `ray` package is not loaded."""
+    data = tmp_path / "records.jsonl"
+    data.write_text('{"text": "A record about bread, long enough to pass the quality gate of a datanet."}\n')
+    code = ("import sys; from typer.testing import CliRunner; from ailedger.cli.main import app; "
+            f"r = CliRunner().invoke(app, ['--json', 'datanet', 'check', {str(data)!r}]); "
+            "assert r.exit_code == 0, r.output; print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "AILEDGER_HOME": str(tmp_path / "home")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
