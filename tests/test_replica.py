@@ -82,6 +82,13 @@ def serve_on(node: Node, port: int) -> AbstractContextManager[str]:
 
 
 @pytest.fixture
+def store_url() -> None:
+    """The primary on SQLite only: a replica reads it over HTTP, so its store changes nothing here (the node,
+    API and crash tests cover PostgreSQL)."""
+    return None
+
+
+@pytest.fixture
 def traffic(users: list[KeyPair]) -> Traffic:
     return Traffic(users)
 

@@ -653,39 +653,6 @@ SIM_OUT_UNWRITABLE = register(2200, "sim_out_unwritable",
                               "The simulation cannot write its plots into --out; give a directory you can write "
                               "to (it is created if missing).")
 
-# Cluster (26xx)
-CLUSTER_UNREACHABLE = register(2600, "cluster_unreachable",
-                               "No Ray cluster answers at that address; start one (`ray start --head`) and pass its "
-                               "address, e.g. --ray 10.0.0.5:6379, or pass --ray auto to start a local head.", 503)
-CLUSTER_TASK_FAILED = register(2601, "cluster_task_failed",
-                               "A Ray task failed after its retries; the detail names the chunk and the error. Fix "
-                               "the cause (often memory on a worker) and run the command again: finished work is "
-                               "kept where the command keeps it.", 500)
-CLUSTER_MISSING = register(2602, "cluster_missing",
-                           "--ray needs the `ray` package in this environment; install the project's pinned "
-                           "dependencies (`pip install -e .`), or leave --ray out to run in this process.")
-
-# Replicas (25xx)
-REPLICA_WRONG_CHAIN = register(2500, "replica_wrong_chain",
-                               "The node given to --follow serves another chain id than this replica's data "
-                               "directory; follow a node of the same chain, or give the replica a new data "
-                               "directory.", 409)
-REPLICA_GENESIS_MISMATCH = register(2501, "replica_genesis_mismatch",
-                                    "The node given to --follow has another genesis (or genesis block) than this "
-                                    "replica's data directory; follow a node of the same chain, or give the replica "
-                                    "a new data directory.", 409)
-REPLICA_PRIMARY_DIVERGED = register(2502, "replica_primary_diverged",
-                                    "The primary served a block that does not verify (the detail names its height "
-                                    "and what disagreed); the replica stopped following and keeps serving the "
-                                    "blocks it verified. Check the primary with `ailedger chain verify`, then "
-                                    "restart the replica.", 502)
-REPLICA_PRIMARY_UNREACHABLE = register(2503, "replica_primary_unreachable",
-                                       "The replica's primary did not answer; the replica keeps serving what it "
-                                       "has and retries. Check that a node runs at the URL given to --follow.", 503)
-REPLICA_BAD_ANSWER = register(2504, "replica_bad_answer",
-                              "The node given to --follow answered something an ailedger node does not (the detail "
-                              "says what); check that the URL names an ailedger node's API.", 502)
-
 # Server store (23xx)
 STORE_UNAVAILABLE = register(2300, "store_unavailable",
                              "The database server does not answer; check that PostgreSQL is running and reachable "
@@ -739,3 +706,36 @@ ANCHOR_WRONG_CHAIN = register(2410, "anchor_wrong_chain",
 ANCHOR_BAD_EVM_ADDRESS = register(2411, "anchor_bad_evm_address",
                                   "An EVM address is 0x followed by 40 hex digits; copy it again from "
                                   "`ailedger anchor deploy`'s output.")
+
+# Replicas (25xx)
+REPLICA_WRONG_CHAIN = register(2500, "replica_wrong_chain",
+                               "The node given to --follow serves another chain id than this replica's data "
+                               "directory; follow a node of the same chain, or give the replica a new data "
+                               "directory.", 409)
+REPLICA_GENESIS_MISMATCH = register(2501, "replica_genesis_mismatch",
+                                    "The node given to --follow has another genesis (or genesis block) than this "
+                                    "replica's data directory; follow a node of the same chain, or give the replica "
+                                    "a new data directory.", 409)
+REPLICA_PRIMARY_DIVERGED = register(2502, "replica_primary_diverged",
+                                    "The primary served a block that does not verify (the detail names its height "
+                                    "and what disagreed); the replica stopped following and keeps serving the "
+                                    "blocks it verified. Check the primary with `ailedger chain verify`, then "
+                                    "restart the replica.", 502)
+REPLICA_PRIMARY_UNREACHABLE = register(2503, "replica_primary_unreachable",
+                                       "The replica's primary did not answer; the replica keeps serving what it "
+                                       "has and retries. Check that a node runs at the URL given to --follow.", 503)
+REPLICA_BAD_ANSWER = register(2504, "replica_bad_answer",
+                              "The node given to --follow answered something an ailedger node does not (the detail "
+                              "says what); check that the URL names an ailedger node's API.", 502)
+
+# Cluster (26xx)
+CLUSTER_UNREACHABLE = register(2600, "cluster_unreachable",
+                               "No Ray cluster answers at that address; start one (`ray start --head`) and pass its "
+                               "address, e.g. --ray 10.0.0.5:6379, or pass --ray auto to start a local head.", 503)
+CLUSTER_TASK_FAILED = register(2601, "cluster_task_failed",
+                               "A Ray task failed after its retries; the detail names the chunk and the error. Fix "
+                               "the cause (often memory on a worker) and run the command again: finished work is "
+                               "kept where the command keeps it.", 500)
+CLUSTER_MISSING = register(2602, "cluster_missing",
+                           "--ray needs the `ray` package in this environment; install the project's pinned "
+                           "dependencies (`pip install -e .`), or leave --ray out to run in this process.")
