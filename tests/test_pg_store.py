@@ -49,6 +49,18 @@ def _fill(node: Node, users: list[KeyPair], blocks: int, per_block: int) -> list
     return heads
 
 
+def assert_included_once(data: Path, acked: list[str]) -> None:
+    """The chain replays, and holds each acknowledged transaction exactly once, nothing else, none pending."""
+    store = Store.open(data)
+    try:
+        assert verify_chain(store, default_runtime()).ok
+        included = [decode_tx(raw).id.hex() for b in store.blocks() for raw in b.txs]
+        assert Counter(included) == Counter(acked)
+        assert store.mempool() == []
+    finally:
+        store.close()
+
+
 def test_same_blocks_same_roots_on_both_stores(tmp_path: Path, genesis: Genesis, runtime: Runtime,
                                                proposer: KeyPair, users: list[KeyPair], pg_server: PgServer) -> None:
     roots = []
@@ -163,14 +175,7 @@ def test_workers_share_one_database_without_loss_or_duplicates(tmp_path: Path, g
                 assert c.account(u.address_text)["nonce"] == per_user
     finally:
         proc.kill()
-    store = Store.open(data)
-    try:
-        assert verify_chain(store, default_runtime()).ok
-        included = [decode_tx(raw).id.hex() for b in store.blocks() for raw in b.txs]
-        assert Counter(included) == Counter(acked)  # each acknowledged transaction once, nothing else
-        assert store.mempool() == []
-    finally:
-        store.close()
+    assert_included_once(data, acked)
 
 
 def test_workers_need_a_server_store(tmp_path: Path, genesis: Genesis, proposer: KeyPair) -> None:
@@ -295,10 +300,4 @@ def test_a_killed_worker_hands_block_production_over(tmp_path: Path, genesis: Ge
                 assert c.wait_for_tx(acked[-1], timeout_s=30)["status"] == "included"
     finally:
         proc.kill()
-    store = Store.open(data)
-    try:
-        assert verify_chain(store, default_runtime()).ok
-        included = [decode_tx(raw).id.hex() for b in store.blocks() for raw in b.txs]
-        assert Counter(included) == Counter(acked)
-    finally:
-        store.close()
+    assert_included_once(data, acked)
