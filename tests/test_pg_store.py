@@ -301,3 +301,31 @@ def test_a_killed_worker_hands_block_production_over(tmp_path: Path, genesis: Ge
     finally:
         proc.kill()
     assert_included_once(data, acked)
+
+
+def test_a_second_data_directory_attaches_to_the_same_chain(tmp_path: Path, home: Path,  # noqa: F811
+                                                            genesis: Genesis, proposer: KeyPair, users: list[KeyPair],
+                                                            pg_server: PgServer) -> None:
+    """API processes on two machines: each its own data directory (keys, blobs), one chain in PostgreSQL. The
+    second has no proposer key: it admits and serves, the first seals."""
+    from ailedger.chain.store import attach
+
+    url = pg_server.fresh_url()
+    first = make_chain(tmp_path / "a", genesis, default_runtime(), proposer, url)
+    lone = make_chain(tmp_path / "lone", genesis, default_runtime(), proposer)
+    fails("node", "run", "--data-dir", str(lone), "--store", url, code="already_initialised")
+    fails("node", "run", "--data-dir", str(tmp_path / "b"), "--store", pg_server.fresh_url(), code="no_chain")
+    attach(tmp_path / "b", url)
+    attach(tmp_path / "b", url)  # again: nothing changes
+    procs = [NodeProcess(first, 0.05, tmp_path / "a.log"), NodeProcess(tmp_path / "b", 0.05, tmp_path / "b.log")]
+    try:
+        url_a, url_b = (p.wait_listening() for p in procs)
+        with HttpClient(url_a) as a, HttpClient(url_b) as b:
+            assert not b.status()["producing"]
+            tx_id = b.submit(transfer(users[0], 0, users[1].address, 7))["tx_id"]
+            assert b.wait_for_tx(tx_id, timeout_s=20)["status"] == "included"
+            assert a.status()["head_hash"] == b.status()["head_hash"]
+            assert b.account(users[1].address_text)["balance"] == a.account(users[1].address_text)["balance"]
+    finally:
+        for p in procs:
+            p.kill()

@@ -316,3 +316,23 @@ def set_store_url(data_dir: Path, url: str | None) -> None:
         (data_dir / STORE_FILE).unlink(missing_ok=True)
     else:
         _write_store_file(data_dir, url)
+
+
+def attach(data_dir: Path, url: str) -> None:
+    """Point a data directory at a chain already in the database at `url` (another machine's API process).
+
+    Several processes, each with its own data directory (keys, blobs), can serve one chain kept in
+    PostgreSQL. A directory holding a chain of its own, or already pointing at another database, is
+    refused; attaching to the URL it already names changes nothing.
+    """
+    current = store_url(data_dir)
+    if current == url:
+        return
+    if current is not None or (data_dir / DB_NAME).exists():
+        raise LedgerError(errors.ALREADY_INIT, f"{data_dir} already holds a chain ({current or DB_NAME}); "
+                          "attach a fresh directory")
+    from ailedger.chain.pg_store import PgStore
+
+    PgStore(data_dir, url).close()  # the database must hold a chain (no_chain, store_unavailable otherwise)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    _write_store_file(data_dir, url)

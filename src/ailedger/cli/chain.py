@@ -15,7 +15,7 @@ from ailedger.chain.genesis import Genesis
 from ailedger.chain.node import now_ms
 from ailedger.chain.nodekey import load_node_key, node_key_path, write_node_key
 from ailedger.chain.replay import VerifyReport, verify_chain
-from ailedger.chain.store import Store, is_chain_dir
+from ailedger.chain.store import Store, attach, is_chain_dir
 from ailedger.cli.backend import ChainDirOpt, data_dir_of
 from ailedger.cli.keys import KeyDir, PassphraseFile, get_passphrase, key_dir, read_json_object
 from ailedger.cli.output import Explained, Settings, emit, kv_table, marked, settings, units
@@ -193,13 +193,20 @@ def run(ctx: typer.Context, data_dir: ChainDirOpt = None,
             "forward writes to it (the data directory is made from its genesis if new; --block-interval is how "
             "often it asks for new blocks).")] = None,
         workers: Annotated[int, typer.Option("--workers", min=1, max=64, help="API processes sharing the port; more "
-                                             "than 1 needs a chain in PostgreSQL (one of them seals blocks).")] = 1
+                                             "than 1 needs a chain in PostgreSQL (one of them seals blocks).")] = 1,
+        store: Annotated[str | None, typer.Option("--store", metavar="URL", help="Serve the chain kept in this "
+                                                  "PostgreSQL database, pointing a fresh --data-dir at it first "
+                                                  "(API processes on several machines, one chain).")] = None
         ) -> None:
     """Serve the data directory over HTTP and produce blocks with its proposer key (or follow a primary)."""
     from ailedger.api.server import serve
 
     s = settings(ctx)
     directory = data_dir_of(s, data_dir)
+    if store is not None:
+        if follow is not None:
+            raise LedgerError(errors.BAD_ARGUMENT, "a replica (--follow) keeps its own store; drop --store")
+        attach(directory, store)
     if follow is None:
         Store.open(directory).close()  # a missing chain is reported here, before the server starts
     if workers > 1:
