@@ -1,7 +1,8 @@
 """Screenshots of the explorer's main pages, for the README: `make screenshots` (writes docs/screenshots/).
 
 Not a test: it makes the same world the browser tests use (the demo on the tiny model), serves the
-explorer over it and has Debian's chromium photograph each main page at a desktop width.
+explorer over it and has Debian's chromium photograph each main page at a desktop width. The demo
+world holds no market leases, proposals or agents, so those pages (empty there) are not photographed.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main(out: Path) -> None:
             receipt = httpx.get(f"{served.url}/v1/billing/receipts/{rid}", timeout=30).json()
             pages = {"home": "/", "block": f"/blocks/{receipt['height']}", "account": f"/accounts/{receipt['caller']}",
                      "datanet": "/datanets/atlas", "model": "/models/atlas-lora@1", "answer": f"/answers/{rid}",
-                     "playground": "/playground"}
+                     "playground": "/playground", "params": "/params"}
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM)
                 page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
