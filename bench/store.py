@@ -12,7 +12,7 @@ neighbour in one round does not decide the ratio. `postgres_vs_sqlite` is the fi
 (target >= 0.5).
 
 `replica_verify_tx_per_s`: a read replica (`node run --follow`) re-executes every block it
-downloads; here a fresh SQLite replica applies the primary's blocks with `Node.apply_block`
+downloads; here a fresh SQLite replica applies the primary's blocks with `follower.apply_blocks`
 (signatures, every root, commit), without the HTTP transfer.
 
 Run it as `ailedger bench store [--quick]`; the last line of stdout is one JSON object.
@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 
 import bench
+from ailedger.chain.follower import apply_blocks
 from ailedger.chain.node import Node
 from ailedger.chain.pg_local import PgServer
 from ailedger.chain.store import Store
@@ -51,13 +52,12 @@ def measure_replica(primary_dir: Path, replica_dir: Path) -> tuple[float, int]:
     blocks = list(primary.blocks(1))
     primary.close()
     t0 = time.perf_counter()
-    for block in blocks:
-        replica.apply_block(block)
+    applied = apply_blocks(replica, blocks)  # what `node run --follow` runs on each downloaded batch
     elapsed = time.perf_counter() - t0
     if replica.store.head().hash != blocks[-1].header.hash:
         raise RuntimeError("the replica's head differs from the primary's")
     replica.close()
-    return elapsed, sum(len(b.txs) for b in blocks)
+    return elapsed, applied.txs
 
 
 def run(quick: bool) -> dict[str, Any]:

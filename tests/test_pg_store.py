@@ -109,7 +109,7 @@ def test_migrate_proves_the_copy_and_switches(tmp_path: Path, home: Path, pg_ser
 def test_migrate_refuses_a_copy_that_does_not_match(tmp_path: Path, genesis: Genesis, runtime: Runtime,
                                                      proposer: KeyPair, users: list[KeyPair],
                                                      pg_server: PgServer) -> None:
-    from ailedger.chain.migrate import migrate, open_target, prove_equal
+    from ailedger.chain.migrate import migrate, prove_equal
 
     Store.create(tmp_path / "src", genesis, runtime).close()
     node = Node(tmp_path / "src", runtime, proposer)
@@ -117,7 +117,7 @@ def test_migrate_refuses_a_copy_that_does_not_match(tmp_path: Path, genesis: Gen
     node.close()
     src = Store.open(tmp_path / "src")
     url = pg_server.fresh_url()
-    dst = open_target(url, tmp_path / "src", runtime, src)
+    dst = Store.create_at(url, tmp_path / "src", src.genesis, runtime)
     try:
         migrate(src, dst)
         with dst._db.cursor() as cur:  # type: ignore[attr-defined]  # damage one receipt in the target

@@ -45,12 +45,12 @@ def worker_app() -> FastAPI:
     if spec.get("extend"):
         module, _, name = spec["extend"].partition(":")
         getattr(importlib.import_module(module), name)(app, node)  # e.g. the explorer (a higher layer)
-    pid = str(os.getpid()).encode()
+    pid = str(os.getpid())
 
     @app.middleware("http")
     async def tag(request, call_next):  # type: ignore[no-untyped-def]
         response = await call_next(request)
-        response.headers[PID_HEADER] = pid.decode()
+        response.headers[PID_HEADER] = pid
         return response
 
     node.start()

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from ailedger.chain.block import HEADER
-from ailedger.chain.runtime import Runtime
 from ailedger.chain.store import Statement, Store
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -42,25 +40,6 @@ class MigrateReport:
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def open_target(spec: str, source_dir: Path, runtime: Runtime, src: Store) -> Store:
-    """Create the target chain (genesis only) at `spec`: postgresql://... or sqlite:DATA_DIR."""
-    from ailedger.chain.pg_store import PgStore, check_url
-    from ailedger.chain.sqlite_store import SqliteStore
-    from ailedger.chain.store import DB_NAME
-
-    block, state = runtime.genesis_block(src.genesis)
-    rows = list(state.rows())
-    if spec.startswith("sqlite:"):
-        d = Path(spec.removeprefix("sqlite:"))
-        if (d / DB_NAME).exists():
-            raise LedgerError(errors.ALREADY_INIT, str(d))
-        SqliteStore.create_rows(d, src.genesis, block, rows)
-        return SqliteStore(d)
-    check_url(spec)
-    PgStore.create_rows(spec, src.genesis, block, rows)
-    return PgStore(source_dir, spec)
 
 
 def migrate(src: Store, dst: Store, progress: Progress | None = None) -> MigrateReport:
@@ -116,9 +95,9 @@ def prove_equal(src: Store, dst: Store, progress: Progress | None = None) -> tup
             raise LedgerError(errors.MIGRATE_MISMATCH, f"block {h} does not extend block {h - 1}")
         parent = header.hash
         if h:
-            block = dst.block(h)
-            receipts = [bytes(r[0]) for r in dst._rows("SELECT receipt FROM txs WHERE height=? ORDER BY pos", (h,))]
-            if merkle_root(block.txs) != header.tx_root or merkle_root(receipts) != header.receipts_root:
+            rows = dst._rows("SELECT raw, receipt FROM txs WHERE height=? ORDER BY pos", (h,))
+            txs, receipts = [bytes(r[0]) for r in rows], [bytes(r[1]) for r in rows]
+            if merkle_root(txs) != header.tx_root or merkle_root(receipts) != header.receipts_root:
                 raise LedgerError(errors.MIGRATE_MISMATCH, f"block {h}: transactions or receipts root")
         if progress and (h % 100 == 0 or h == top):
             progress("proof", h, top)

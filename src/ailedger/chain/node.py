@@ -22,6 +22,7 @@ from ailedger.chain.mempool import Mempool
 from ailedger.chain.proofs import AccountProof, receipt_proof_json
 from ailedger.chain.receipt import RECEIPT
 from ailedger.chain.runtime import Built, Runtime
+from ailedger.chain.state import State
 from ailedger.chain.store import Store
 from ailedger.chain.tx import decode_tx
 from ailedger.chain.views import block_json, tx_json
@@ -46,17 +47,14 @@ class Node:
         self.key = key
         self.block_interval_s = block_interval_s
         self.lock = threading.RLock()
-        self.state = self.store.load_state()
-        head = self.store.head()
-        if self.state.root() != head.state_root:
-            raise LedgerError(errors.STORE_CORRUPT,
-                              f"stored state root differs from block {head.height}'s header")
-        self.chain_id = head.chain_id
-        self.mempool = Mempool(runtime, self.state, head, mempool_limit)
-        self._synced_height = head.height  # the store's head this memory reflects
+        self.mempool_limit = mempool_limit
+        self.state: State
+        self.mempool: Mempool
+        self._synced_height = 0  # the store's head this memory reflects
         self._seq = 0  # the newest persisted mempool row this memory has seen
         self._stale = False  # memory may differ from the store (a commit failed); reload before use
-        self._reload_mempool()
+        self._reload()
+        self.chain_id = self.mempool.head.chain_id
         self._blobs: BlobStore | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -69,7 +67,7 @@ class Node:
     def _reload_mempool(self) -> None:
         stale = []
         for seq, tx_id, raw in self.store.mempool_since(0):
-            self._seq = max(self._seq, seq)
+            self._seq = seq  # rows come oldest first
             try:
                 self.mempool.admit(decode_tx(raw))
             except LedgerError:
@@ -78,12 +76,14 @@ class Node:
             self.store.mempool_remove(stale)
 
     def _reload(self) -> None:
-        """Rebuild memory (state, mempool) from the store, which is the truth after a failed commit."""
+        """Build memory (state, mempool) from the store, which is the truth: at start, and after a failed commit."""
         self._stale = True
         state = self.store.load_state()
         head = self.store.head()
+        if state.root() != head.state_root:
+            raise LedgerError(errors.STORE_CORRUPT, f"stored state root differs from block {head.height}'s header")
         self.state = state
-        self.mempool = Mempool(self.runtime, state, head, self.mempool.limit)
+        self.mempool = Mempool(self.runtime, state, head, self.mempool_limit)
         self._synced_height = head.height
         self._seq = 0
         self._reload_mempool()

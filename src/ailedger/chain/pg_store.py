@@ -76,7 +76,7 @@ def _connect(url: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as exc:
-        raise LedgerError(errors.STORE_UNAVAILABLE, f"{redact(url)}: {_first_line(exc)}") from exc
+        raise _unavailable(url, exc) from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -121,7 +121,7 @@ class PgStore(Store):
                 conn.execute(pg_schema())
             _run(conn, Store.genesis_rows(genesis, block, state_rows))
         except psycopg.OperationalError as exc:
-            raise LedgerError(errors.STORE_UNAVAILABLE, f"{redact(url)}: {_first_line(exc)}") from exc
+            raise _unavailable(url, exc) from exc
         finally:
             conn.close()
 

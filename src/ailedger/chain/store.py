@@ -99,19 +99,33 @@ class Store:
         d = Path(data_dir)
         if is_chain_dir(d):
             raise LedgerError(errors.ALREADY_INIT, str(d))
-        block, state = runtime.genesis_block(genesis)
         if url is None or url.startswith("sqlite:"):
+            return cls.create_at(f"sqlite:{d}", d, genesis, runtime)
+        store = cls.create_at(url, d, genesis, runtime)
+        d.mkdir(parents=True, exist_ok=True)
+        set_store_url(d, url)
+        return store
+
+    @staticmethod
+    def create_at(where: str, data_dir: Path, genesis: Genesis, runtime: Runtime) -> Store:
+        """Write a new chain's genesis rows at `where` (sqlite:DIR, or postgresql://... for a server store whose
+        blobs and keys stay in `data_dir`) and open it; no data directory is pointed at it (`store migrate`'s
+        target until --switch)."""
+        block, state = runtime.genesis_block(genesis)
+        rows = list(state.rows())
+        if where.startswith("sqlite:"):
             from ailedger.chain.sqlite_store import SqliteStore
 
-            SqliteStore.create_rows(d, genesis, block, list(state.rows()))
+            d = Path(where.removeprefix("sqlite:"))
+            if (d / DB_NAME).exists():
+                raise LedgerError(errors.ALREADY_INIT, str(d))
+            SqliteStore.create_rows(d, genesis, block, rows)
             return SqliteStore(d)
         from ailedger.chain.pg_store import PgStore, check_url
 
-        check_url(url)
-        PgStore.create_rows(url, genesis, block, list(state.rows()))
-        d.mkdir(parents=True, exist_ok=True)
-        _write_store_file(d, url)
-        return PgStore(d, url)
+        check_url(where)
+        PgStore.create_rows(where, genesis, block, rows)
+        return PgStore(data_dir, where)
 
     @staticmethod
     def genesis_rows(genesis: Genesis, block: Block, state_rows: list[tuple[bytes, int, bytes]]) -> list[Statement]:
@@ -268,7 +282,7 @@ class Store:
 
     def mempool(self) -> list[tuple[bytes, bytes]]:
         """Persisted pending transactions as (id, raw bytes), oldest first."""
-        return [(bytes(r[0]), bytes(r[1])) for r in self._rows("SELECT id, raw FROM mempool ORDER BY seq")]
+        return [(tx_id, raw) for _, tx_id, raw in self.mempool_since(0)]
 
     def mempool_since(self, seq: int) -> list[tuple[int, bytes, bytes]]:
         """(sequence, id, raw bytes) of the pending transactions persisted after `seq`, oldest first."""
@@ -298,7 +312,8 @@ def store_url(data_dir: Path) -> str | None:
     return url
 
 
-def _write_store_file(data_dir: Path, url: str) -> None:
+def set_store_url(data_dir: Path, url: str) -> None:
+    """Point `data_dir` at the database `url` (its `store.json`, written whole or not at all)."""
     from ailedger.chain.files import atomic_write
 
     with atomic_write(data_dir / STORE_FILE) as f:
@@ -308,14 +323,6 @@ def _write_store_file(data_dir: Path, url: str) -> None:
 def is_chain_dir(data_dir: Path) -> bool:
     """True when `data_dir` already holds (or points at) a chain."""
     return (data_dir / DB_NAME).exists() or (data_dir / STORE_FILE).exists()
-
-
-def set_store_url(data_dir: Path, url: str | None) -> None:
-    """Point `data_dir` at the database `url` (None: back to its own SQLite file)."""
-    if url is None:
-        (data_dir / STORE_FILE).unlink(missing_ok=True)
-    else:
-        _write_store_file(data_dir, url)
 
 
 def attach(data_dir: Path, url: str) -> None:
@@ -335,4 +342,4 @@ def attach(data_dir: Path, url: str) -> None:
 
     PgStore(data_dir, url).close()  # the database must hold a chain (no_chain, store_unavailable otherwise)
     data_dir.mkdir(parents=True, exist_ok=True)
-    _write_store_file(data_dir, url)
+    set_store_url(data_dir, url)

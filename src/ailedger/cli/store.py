@@ -7,13 +7,15 @@ started afterwards opens the migrated chain and nothing else changes (keys, blob
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from ailedger.chain.migrate import MigrateReport, migrate, open_target
+from ailedger.chain.migrate import MigrateReport, migrate
 from ailedger.chain.store import DB_NAME, Store, set_store_url, store_url
 from ailedger.chain.writerlock import lock_writer
 from ailedger.cli.backend import ChainDirOpt, data_dir_of
@@ -53,7 +55,7 @@ def migrate_cmd(ctx: typer.Context,
     lock = lock_writer(directory)  # no node may add blocks while the rows are copied
     src = Store.open(directory)
     try:
-        dst = open_target(target, directory, default_runtime(), src)
+        dst = Store.create_at(target, directory, src.genesis, default_runtime())
         try:
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=s.err, transient=True, disable=s.json) as bar:
@@ -70,8 +72,6 @@ def migrate_cmd(ctx: typer.Context,
     finally:
         src.close()
         if lock is not None:
-            import os
-
             os.close(lock)
     if switch:
         _switch(directory, target)
@@ -90,10 +90,7 @@ def _switch(directory: Path, target: str) -> None:
             (directory / (DB_NAME + suffix)).unlink(missing_ok=True)
 
 
-def _render(c: object, r: MigrateReport, switched: bool, directory: Path) -> None:
-    from rich.console import Console
-
-    assert isinstance(c, Console)
+def _render(c: Console, r: MigrateReport, switched: bool, directory: Path) -> None:
     c.print(kv_table("store migrate: copy proven equal by its roots", [
         ("from", r.source), ("to", r.target), ("blocks", r.blocks), ("transactions", r.txs),
         ("state rows", r.state_rows), ("pending", r.pending), ("head hash", r.head_hash),
