@@ -150,21 +150,33 @@ class LoraGradients:
         pad = base.tokenizer.pad_token_id
         self.pad = pad if isinstance(pad, int) else int(base.tokenizer.eos_token_id or 0)
         self._scale: torch.Tensor | None = None
+        self._states: dict[tuple[str, str], tuple[dict[str, torch.Tensor], torch.Tensor | None]] = {}
 
-    def load(self, ckpt: CheckpointRef, state: dict[str, torch.Tensor] | None = None,
-             scale: torch.Tensor | None = None) -> None:
+    def load(self, ckpt: CheckpointRef) -> None:
         """Put the checkpoint's LoRA weights (and its optimizer correction) in place."""
+        tensors, self._scale = self.state_of(ckpt)
         try:
-            tensors = state if state is not None else load_file(str(ckpt.path / checkpoints.ADAPTER_FILE))
-            shapes = {name: tuple(t.shape) for name, t in tensors.items()}
-            if shapes != self.all_shapes:  # PEFT would skip what does not match, silently
-                raise ValueError("its LoRA tensors are not the adapter's")
             set_peft_model_state_dict(self.model, {**tensors, **self._bottom})
-        except (OSError, RuntimeError, ValueError) as exc:
+        except (RuntimeError, ValueError) as exc:
             raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}: {exc}") from exc
-        if scale is None and self.optimizer_correction:
-            scale = self.correction(ckpt)
-        self._scale = scale
+
+    def state_of(self, ckpt: CheckpointRef) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """The checkpoint's LoRA tensors and optimizer correction, read on first use and then kept.
+
+        Why kept: an index build visits every checkpoint once per chunk of records, and reading the
+        optimizer state again each time was a sixth of a build; a scorer visits each one per answer.
+        """
+        key = (str(ckpt.path), ckpt.adapter_hash)
+        if key not in self._states:
+            try:
+                tensors = load_file(str(ckpt.path / checkpoints.ADAPTER_FILE))
+                shapes = {name: tuple(t.shape) for name, t in tensors.items()}
+                if shapes != self.all_shapes:  # PEFT would skip what does not match, silently
+                    raise ValueError("its LoRA tensors are not the adapter's")
+            except (OSError, RuntimeError, ValueError) as exc:
+                raise LedgerError(errors.CHECKPOINT_MISMATCH, f"{ckpt.path}: {exc}") from exc
+            self._states[key] = tensors, self.correction(ckpt) if self.optimizer_correction else None
+        return self._states[key]
 
     def correction(self, ckpt: CheckpointRef) -> torch.Tensor:
         """1 / (sqrt(v_hat) + eps) per parameter, flattened in name order, from the checkpoint's AdamW state."""

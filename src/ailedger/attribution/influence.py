@@ -32,8 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import torch
-from safetensors.torch import load_file
 
 from ailedger.attribution.features import (
     CheckpointRef,
@@ -46,7 +44,6 @@ from ailedger.attribution.projection import F32, SparseProjection
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.core.merkle import merkle_root
-from ailedger.factory import checkpoints
 from ailedger.factory.adapters import AdapterInfo, validate_adapter
 from ailedger.factory.basemodel import BaseModel
 from ailedger.factory.data import IGNORE, Example
@@ -243,11 +240,8 @@ class InfluenceScorer:
         if self.projection.spec() != spec:
             raise LedgerError(errors.ATTRIBUTION_INDEX_MISMATCH, f"{index.path}: projected other LoRA tensors than "
                                                                  "this adapter's")
-        self._states = [self._state(c) for c in self.ckpts]
-
-    def _state(self, ckpt: CheckpointRef) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        tensors = load_file(str(ckpt.path / checkpoints.ADAPTER_FILE))
-        return tensors, self.grads.correction(ckpt) if self.grads.optimizer_correction else None
+        for ckpt in self.ckpts:  # read now: a damaged checkpoint fails here, not at the first answer
+            self.grads.state_of(ckpt)
 
     def query_features(self, prompt_ids: Sequence[int], answer_ids: Sequence[int]) -> F32:
         """The projected gradient of the answer's loss given the prompt, at each checkpoint (checkpoints x k)."""
@@ -258,8 +252,8 @@ class InfluenceScorer:
                                                    "tokens")
         rows = []
         bottom = self.grads.bottom(ids)  # the same for every checkpoint (None without a split)
-        for ckpt, (tensors, scale) in zip(self.ckpts, self._states, strict=True):
-            self.grads.load(ckpt, tensors, scale)
+        for ckpt in self.ckpts:
+            self.grads.load(ckpt)
             rows.append(self.grads.features(self.projection, ids, labels, bottom))
         return np.stack(rows)
 
