@@ -2,13 +2,16 @@
 
 The records are the synthetic Datanet generator's (near and exact duplicates, PII, junk, schema
 breakers), cut into many chunks so that Ray's workers screen several at once and the duplicate
-decisions must come back in stream order to be right.
+decisions must come back in stream order to be right. The gatekeeper (`run_gates`, `datanet gate`)
+is checked the same way on two copies of one chain with the same pending records.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,14 +20,26 @@ from typing import Any
 
 import pytest
 
+from ailedger.cli.backend import Embedded
 from ailedger.cluster import AUTO, Cluster, connect
+from ailedger.core.merkle import merkle_root
+from ailedger.datanet import payloads as p
+from ailedger.datanet.gatekeeper import index_path, run_gates
 from ailedger.datanet.gates import GateConfig, check_records
 from ailedger.datanet.gates.runner import RecordResult
 from ailedger.datanet.gates.verdict import Gate
+from ailedger.datanet.pipeline import contribute
+from ailedger.datanet.remote import datanet_gate_config
 from ailedger.datanet.synth import SCHEMA, generate
+from tests.test_cli import home
+from tests.test_cli import run as run_cli
+from tests.test_datanet_pipeline import C1, C2, MIX, OWNER, data_dir, send, write_jsonl
+from tests.test_datanet_pipeline import create as create_datanet
 from tests.test_ray_cluster import one_worker_killed
 
 REPO = Path(__file__).resolve().parents[1]
+
+__all__ = ["data_dir", "home"]  # the fixtures, shared with test_datanet_pipeline and test_cli
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +97,72 @@ def test_datanet_check_with_ray_auto_prints_what_it_prints_without(tmp_path: Pat
 
     alone, on_ray = check(), check("--ray", AUTO)
     assert on_ray == alone and alone["summary"]["read"] == 599 and alone["summary"]["rejected"] > 10
+
+
+def _gate_and_read(data_dir: Path, state: Path, cluster: Cluster | None) -> tuple[Any, ...]:
+    """`run_gates` over the Datanet in `data_dir` (chunks of 20); what it says, posts and keeps."""
+    backend = Embedded(data_dir, write=True)
+    try:
+        dn = backend.datanet("cook")
+        config = datanet_gate_config(backend, dn, chunk_size=20)
+        summary = run_gates("cook", OWNER, backend, state, gate_config=config, cluster=cluster).to_json()
+        summary.pop("index_path")
+        hashes = backend.datanet_hashes("cook", "any")["hashes"]
+        statuses = backend.datanet_known("cook", hashes)["known"]
+        records = [backend.datanet_record("cook", h) for h in hashes]
+        dn_after = backend.datanet("cook")
+    finally:
+        backend.close()
+    return summary, statuses, records, dn_after, index_path(state, "cook").read_bytes()  # bytes: the records'
+
+
+def test_gatekeeper_on_ray_posts_what_it_posts_without(cluster: Cluster, data_dir: Path, tmp_path: Path) -> None:
+    """Two copies of one chain with the same pending records, gated with and without the cluster."""
+    backend = Embedded(data_dir, write=True)
+    try:
+        create_datanet(backend, schema=SCHEMA)
+        synth = [s.record for s in generate(200, seed=17, mix=MIX)]
+        contribute(write_jsonl(tmp_path / "a.jsonl", synth[:100]), "cook", C1, backend, include_rejected=True)
+        odd = [bytes.fromhex(h) for h in backend.put_blobs([b"not JSON {", b"[1, 2"])]
+        odd.insert(1, hashlib.sha256(b"bytes the store never saw").digest())
+        send(backend, C2, p.CONTRIBUTE, p.Contribute("cook", odd, merkle_root(odd)), p.CONTRIBUTE_CODEC)
+        contribute(write_jsonl(tmp_path / "b.jsonl", synth[100:]), "cook", C2, backend, include_rejected=True)
+        pending = backend.datanet("cook")["counts"]["pending"]
+    finally:
+        backend.close()
+    twin = tmp_path / "twin"
+    shutil.copytree(data_dir, twin)
+    local = _gate_and_read(data_dir, tmp_path / "gk-local", None)
+    on_ray = _gate_and_read(twin, tmp_path / "gk-ray", cluster)
+    assert on_ray == local
+    summary = local[0]
+    assert summary["pending"] == pending > 6 * 20 and summary["unreadable"] == 1  # several chunks in flight
+    assert summary["by_reason"]["schema/not_object"] == 2 and len(summary["tx_ids"]) > 1
+    assert {"pii", "quality", "near_duplicate"} <= {reason.split("/")[0] for reason in summary["by_reason"]}
+    assert summary["index_size"] == summary["passed"] > 0
+
+
+def test_datanet_gate_with_ray_auto_prints_what_it_prints_without(home: Path, tmp_path: Path) -> None:
+    """The command in fresh processes on two copies of one home: `--ray auto` changes nothing it reports."""
+    for k in ("owner", "c1"):
+        run_cli("keys", "new", k)
+    run_cli("chain", "init", "--chain-id", "gate-ray", "--alloc", "owner=100", "--alloc", "c1=100",
+            "--param", "datanet_min_window_blocks=1")
+    run_cli("datanet", "create", "cook", "--from", "owner", "--topic", "home cooking", "--stake-per-record", "0.01",
+            "--quorum", "1", "--window", "10")
+    data = write_jsonl(tmp_path / "c1.jsonl", [s.record for s in generate(120, seed=23, mix=MIX)])
+    run_cli("datanet", "contribute", "cook", str(data), "--from", "c1", "--include-rejected")
+    twin = tmp_path / "twin"
+    shutil.copytree(home, twin)
+
+    def gate(at: Path, *extra: str) -> Any:
+        out = subprocess.run([sys.executable, "-m", "ailedger.cli.main", "--json", "datanet", "gate", "cook",
+                              "--from", "owner", "--no-offtopic", *extra], capture_output=True, text=True, cwd=REPO,
+                             env={**os.environ, "AILEDGER_HOME": str(at)}, timeout=180)
+        assert out.returncode == 0, out.stderr[-2000:]
+        doc = json.loads(out.stdout)
+        doc.pop("index_path")
+        return doc
+
+    alone, on_ray = gate(home), gate(twin, "--ray", AUTO)
+    assert on_ray == alone and alone["rejected"] > 0 and alone["passed"] > 0

@@ -262,7 +262,7 @@ def gate(ctx: typer.Context, name: NameArg, sender: FromOpt,
              "--offtopic-threshold", help="Cosine distance to the accepted records' centroid above which a record "
              "is off-topic (default: calibrated to the 99.5th percentile of the accepted records' own "
              "distances).", min=0.01, max=2.0)] = None,
-         fee: FeeOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
+         fee: FeeOpt = None, ray: RayOpt = None, node: NodeOpt = None, data_dir: DataDirOpt = None,
          passphrase_file: PassphraseFile = None) -> None:
     """Gatekeeper: run every automatic gate over the pending records and post the rejections."""
     from ailedger.datanet.gatekeeper import run_gates
@@ -270,9 +270,10 @@ def gate(ctx: typer.Context, name: NameArg, sender: FromOpt,
     s = settings(ctx)
     key = unlock_key(s, sender, passphrase_file)
     embedder = _lazy_embedder(s) if offtopic else None
-    with _reported(), open_backend(s, node, data_dir, write=True) as backend, _bars(s) as tick:
+    with _reported(), open_backend(s, node, data_dir, write=True) as backend, cluster_for(ray) as cluster, \
+            _bars(s) as tick:
         summary = run_gates(name, key, backend, _chain_dir(s, "gatekeeper", backend), embedder=embedder,
-                            offtopic_threshold=offtopic_threshold, fee=_fee(fee), progress=tick)
+                            offtopic_threshold=offtopic_threshold, fee=_fee(fee), progress=tick, cluster=cluster)
     doc = summary.to_json()
     emit(s, doc, lambda c: render.render_gate(c, doc))
 

@@ -4,7 +4,9 @@ A gatekeeper does not trust the contributor's own check: it fetches each pending
 from the blob store (hash-verified on read), runs the gates with the settings the ledger records
 for the Datanet (schema blob, near-duplicate threshold, PII policy) and posts `gate_verdict`
 transactions naming every failing record with its (gate, reason). Records that pass stay pending
-for the validators.
+for the validators. The records are read and gated a chunk at a time; with a Ray cluster (`--ray`)
+the chunks are screened as Ray tasks a few ahead while the duplicate decisions and the verdicts
+stay here, in order, so the outcome is the one a run without Ray gives.
 
 The Datanet's near-duplicate index lives on disk (`state_dir/<name>.npz`). Records that pass join
 it once the verdicts are in a block, so later batches are checked against earlier ones; a pending
@@ -22,11 +24,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -39,6 +41,9 @@ from ailedger.datanet.gates.runner import GateConfig, GateRunner, RecordResult
 from ailedger.datanet.gates.verdict import Gate, SchemaReason, Verdict, describe, gate_name, reason_name
 from ailedger.datanet.payloads import GATE_VERDICT, GATE_VERDICT_CODEC, GateVerdict, Rejection
 from ailedger.datanet.remote import DatanetBackend, TxSender, datanet_gate_config, pages, param, send_refreshed
+
+if TYPE_CHECKING:
+    from ailedger.cluster import Cluster
 
 Progress = Callable[[str, int, int | None], None]
 SHOWN = 100
@@ -130,6 +135,16 @@ def _read(backend: DatanetBackend, h: bytes) -> tuple[Any, bool]:
         return None, False
 
 
+@dataclass
+class _Chunk:
+    """A chunk of pending records as read: the hashes of its JSON records (screened, in order) and the rest."""
+
+    end: int  # position in the work list after the chunk
+    hashes: list[bytes] = field(default_factory=list)
+    not_json: list[bytes] = field(default_factory=list)
+    unreadable: int = 0
+
+
 def _judge(summary: GateSummary, h: bytes, r: RecordResult) -> Rejection | None:
     failures = r.failures
     if failures:
@@ -144,8 +159,12 @@ def _judge(summary: GateSummary, h: bytes, r: RecordResult) -> Rejection | None:
 def run_gates(datanet_name: str, gatekeeper_key: KeyPair, backend: DatanetBackend, state_dir: Path, *,
               embedder: Embedder | None = None, offtopic_threshold: float | None = None, offtopic_sample: int = 2_000,
               gate_config: GateConfig | None = None, fee: int | None = None,
-              progress: Progress | None = None) -> GateSummary:
-    """Gate every pending record not checked before and post the rejections; returns what happened."""
+              progress: Progress | None = None, cluster: Cluster | None = None) -> GateSummary:
+    """Gate every pending record not checked before and post the rejections; returns what happened.
+
+    With a `cluster` the chunks are screened on it as Ray tasks, a few ahead of the verdicts; the
+    summary, the rejections posted and the index saved are the ones a run without it gives.
+    """
     dn = backend.datanet(datanet_name)
     name = dn["name"]
     if gatekeeper_key.address_text not in dn["gatekeepers"]:
@@ -163,32 +182,44 @@ def run_gates(datanet_name: str, gatekeeper_key: KeyPair, backend: DatanetBacken
     if embedder is not None:
         offtopic = offtopic_gate(backend, dn, embedder, offtopic_threshold, offtopic_sample, config.text_fields)
     summary.offtopic = offtopic is not None
-    runner = GateRunner(config, frozenset(), index, offtopic)
+    runner = GateRunner(config, frozenset(), index, offtopic, cluster)
     rejections: list[Rejection] = []
     joining: list[tuple[bytes, str]] = []
+    read: deque[_Chunk] = deque()  # chunks read and not yet decided (with a cluster, a few of them)
+
+    def chunks() -> Iterator[list[Any]]:
+        """Each chunk's readable JSON records, in order; what else it held waits in `read` for its turn."""
+        for start in range(0, len(todo), config.chunk_size):
+            chunk, records = _Chunk(min(start + config.chunk_size, len(todo))), []
+            for h in todo[start:chunk.end]:
+                try:
+                    record, ok = _read(backend, h)
+                except LedgerError as exc:
+                    if exc.code not in (errors.BLOB_NOT_FOUND, errors.BLOB_CORRUPT):
+                        raise
+                    chunk.unreadable += 1
+                    continue
+                if ok:
+                    chunk.hashes.append(h)
+                    records.append(record)
+                else:
+                    chunk.not_json.append(h)
+            read.append(chunk)
+            yield records
+
     tick("gates", 0, len(todo))
-    for start in range(0, len(todo), config.chunk_size):
-        hashes, records = [], []
-        for h in todo[start:start + config.chunk_size]:
-            try:
-                record, ok = _read(backend, h)
-            except LedgerError as exc:
-                if exc.code not in (errors.BLOB_NOT_FOUND, errors.BLOB_CORRUPT):
-                    raise
-                summary.unreadable += 1
-                continue
-            if not ok:
-                rejections.append(summary.reject(h, Verdict(0, h, Gate.SCHEMA, SchemaReason.NOT_OBJECT, "not JSON")))
-                continue
-            hashes.append(h)
-            records.append(record)
-        for h, r in zip(hashes, runner.check_chunk(records), strict=True):
+    for results in runner.check_chunks(chunks()):
+        chunk = read.popleft()
+        summary.unreadable += chunk.unreadable
+        for h in chunk.not_json:  # before the chunk's gate findings, as they are read first
+            rejections.append(summary.reject(h, Verdict(0, h, Gate.SCHEMA, SchemaReason.NOT_OBJECT, "not JSON")))
+        for h, r in zip(chunk.hashes, results, strict=True):
             rejection = _judge(summary, h, r)
             if rejection is None:
                 joining.append((h, record_text(r.record, config.text_fields)))
             else:
                 rejections.append(rejection)
-        tick("gates", min(start + config.chunk_size, len(todo)), len(todo))
+        tick("gates", chunk.end, len(todo))
     summary.checked = summary.passed + summary.rejected
     _post(backend, gatekeeper_key, name, rejections, fee, summary, tick)
     if joining:
