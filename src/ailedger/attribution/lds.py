@@ -170,7 +170,7 @@ def _outcome(job: _Retraining, m: int, chosen: npt.NDArray[np.int64], base: Base
 def retrain_task(item: tuple[int, npt.NDArray[np.int64]], job: _Retraining) -> F64:
     """One Ray task: a subset retraining, on this worker's copy of the tiny base (loaded once per worker)."""
     def load() -> tuple[BaseModel, _AnswerLoss]:
-        base = job.base.load()
+        base = job.base.resident()
         return base, _AnswerLoss(base, job.full_dir, job.targets)
 
     base, loss = per_worker(("lds", job.base, job.full_dir), load)
@@ -198,10 +198,12 @@ def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Pro
     base = load_base(build_tiny(work / "tiny", seed=cfg.seed, hidden=cfg.hidden, layers=cfg.layers))
     full = work / "full"
     t = time.perf_counter()
-    train(_spec(cfg, hashes, base, len(records)), records, base, full, resume=False)
+    train(_spec(cfg, hashes, base, len(records)), records, base, full,
+          on_step=lambda step, total, loss: tick("train", step, total), resume=False)
     train_s = time.perf_counter() - t
     contributors = {h: sha256(h)[:20] for h in hashes}  # LDS looks at records, not at who owns them
-    build_bundle(full, base, records, hashes, contributors, InfluenceConfig(k=cfg.k, seed=cfg.seed), cluster=cluster)
+    build_bundle(full, base, records, hashes, contributors, InfluenceConfig(k=cfg.k, seed=cfg.seed), tick,
+                 cluster=cluster)
     attributor = Attributor.load(full, base)
     # targets: each question answered by the held-out paraphrase ("heldout"), and by its first trained
     # paraphrase ("seen"); both are scored on the same subset models

@@ -304,3 +304,13 @@ def _register_eval() -> None:
 
 
 _register_eval()
+
+
+def _register_lds() -> None:
+    """`attribution lds` (cli/attribution_lds.py): the linear datamodeling score on a generated set-up."""
+    from ailedger.cli.attribution_lds import lds_command
+
+    app.command("lds")(lds_command)
+
+
+_register_lds()
