@@ -2,9 +2,9 @@
 
 Each task gets the chunk's training examples (token ids and labels, encoded once by the caller) and
 the checkpoints still missing for it, and returns one block of projected features per checkpoint,
-computed by `influence.featurize_chunk`, the very function the local loop runs. A worker loads the
-caller's base (`factory.worker_base`), the adapter and its projection once (`cluster.per_worker`)
-and keeps them for the next chunks.
+computed by `influence.featurize_chunk`, the very function the local loop runs. A worker keeps the
+caller's base across jobs (`BaseRef.resident`, shared with training tasks) and builds the adapter's
+gradients and projection once per build (`cluster.per_worker`), for all the build's chunks.
 
 Why the results are the local build's bit for bit: the chunks are the build's own (`--chunk`,
 never the number of workers); each record is its own batch of one, so no record's numbers depend
@@ -42,7 +42,7 @@ class Source:
 
 class _Featurizer:
     def __init__(self, src: Source) -> None:
-        base = src.base.load()
+        base = src.base.resident()
         info = validate_adapter(src.adapter_dir, base.info)
         self.ckpts = adapter_checkpoints(info)
         self.grads = LoraGradients(base, info, src.config.optimizer_correction, src.config.top_layers)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ailedger.cluster import Cluster, map_ordered, per_worker
+from ailedger.cluster import Cluster, map_ordered
 from ailedger.factory.basemodel import BaseModel
 from ailedger.factory.train import TrainResult, TrainSpec, train
 from ailedger.factory.worker_base import BaseRef
@@ -34,7 +34,7 @@ class TrainJob:
 
 def train_task(job: TrainJob, _: None) -> TrainResult:
     """One Ray task: the job trained on this worker's copy of the base (loaded once per worker)."""
-    base = per_worker(("base", job.base), job.base.load)
+    base = job.base.resident()
     return train(job.spec, job.records, base, job.out_dir, resume=job.resume, keep=job.keep)
 
 

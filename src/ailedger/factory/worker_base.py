@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from ailedger.cluster import per_worker
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
 from ailedger.factory.basemodel import BaseModel, BaseModelInfo, load_base
@@ -54,3 +55,12 @@ class BaseRef:
             raise LedgerError(errors.BASE_MODEL_UNAVAILABLE, f"{path} holds weights {loaded.info.weights_hash} "
                                                              f"here, the caller's base is {self.info.weights_hash}")
         return BaseModel(self.info, loaded.model, loaded.tokenizer)
+
+    def resident(self) -> BaseModel:
+        """The base as this worker process keeps it: loaded by the first task that needs it, shared by the rest.
+
+        One key for every engine (training, index builds, LDS retrainings), so a long-lived cluster
+        loads a base once, not once per job; no engine changes the base's weights (each trains or
+        differentiates its own copy).
+        """
+        return per_worker(("base", self), self.load)
