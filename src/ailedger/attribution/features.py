@@ -91,6 +91,17 @@ def training_examples(records: Sequence[dict[str, Any]], base: BaseModel, card: 
     return out
 
 
+def lora_shapes(adapter: AdapterInfo, base: BaseModel, top_layers: int) -> list[ParamShape]:
+    """The LoRA tensors an index differentiates (those of the top `top_layers` blocks), in name order.
+
+    Read from the adapter file's header, without building the model: a caller that hands the
+    gradients to Ray workers needs only these to lay out its projection.
+    """
+    layers = int(base.model.config.num_hidden_layers)
+    return sorted((ParamShape(e.name, tuple(e.shape)) for e in adapter.tensors if _kept(e.name, top_layers, layers)),
+                  key=lambda p: p.name)
+
+
 def _layer_count(model: torch.nn.Module) -> int:
     found = [int(m.group(1)) for n, _ in model.named_parameters() if (m := _LAYER.search(n))]
     return max(found) + 1 if found else 0
@@ -146,6 +157,8 @@ class LoraGradients:
         self._decoder: Any = causal.get_decoder()
         self._head: Any = causal.get_output_embeddings()
         self.shapes = [ParamShape(n, tuple(p.shape)) for n, p in self.params.items()]
+        if self.shapes != lora_shapes(adapter, base, top_layers):  # what a cluster's caller lays its projection out by
+            raise LedgerError(errors.ADAPTER_INVALID, f"{adapter.path}: LoRA tensor shapes differ from the model's")
         self.optimizer_correction = optimizer_correction
         pad = base.tokenizer.pad_token_id
         self.pad = pad if isinstance(pad, int) else int(base.tokenizer.eos_token_id or 0)

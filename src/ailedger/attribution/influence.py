@@ -37,6 +37,7 @@ from ailedger.attribution.features import (
     CheckpointRef,
     LoraGradients,
     adapter_checkpoints,
+    lora_shapes,
     training_examples,
 )
 from ailedger.attribution.influence_index import FORMAT, METHOD, TAG, InfluenceIndex, Part, header_bytes, write
@@ -110,8 +111,9 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
     if root != trained_on:
         raise LedgerError(errors.ATTRIBUTION_INDEX_MISMATCH, f"these records make snapshot root {root}, the adapter "
                                                              f"was trained on {trained_on}")
-    grads = LoraGradients(base, info, cfg.optimizer_correction, cfg.top_layers)
-    projection = SparseProjection(grads.shapes, cfg.k, cfg.seed, cfg.nnz)
+    # with a cluster the workers differentiate; this process only lays out the projection (no model copy)
+    grads = LoraGradients(base, info, cfg.optimizer_correction, cfg.top_layers) if cluster is None else None
+    projection = SparseProjection(lora_shapes(info, base, cfg.top_layers), cfg.k, cfg.seed, cfg.nnz)
     examples = training_examples(records, base, info.card)
     plan = _plan(info, base, root, record_hashes, ckpts, projection, cfg)
     parts = _Parts(out, plan, len(records), cfg)
@@ -122,6 +124,7 @@ def build_index(adapter_dir: Path | str, base: BaseModel, records: Sequence[dict
         if cluster is not None:  # the same chunks, each a Ray task; its blocks land as the local loop's would
             done = _featurize_on(cluster, info, base, cfg, examples, parts, len(ckpts), tick)
         else:
+            assert grads is not None
             for lo, rows in parts.chunks:  # chunk by chunk, so a chunk's bottom passes serve every checkpoint
                 todo = [c for c in range(len(ckpts)) if parts.read(c, lo, rows) is None]
                 for c, block in zip(todo, featurize_chunk(grads, projection, ckpts, examples[lo:lo + rows], todo),
