@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -30,18 +29,24 @@ from ailedger.cli.demo import running_node
 from ailedger.core.address import decode_address
 from ailedger.core.errors import LedgerError
 from tests.anvil_fixture import DEV_ADDRESSES, DEV_KEYS, EVM_BUILD, ROOT, Anvil, anvil, free_port
+from tests.pg_server import execute_sql
 from tests.test_cli import as_json, fails, home, run
 
 __all__ = ["anvil", "home"]
 
 
 @pytest.fixture
-def chain(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The CLI tests' chain (alice 1000, bob 10), and anvil's first dev key as the anchorer."""
+def chain(home: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Path:
+    """The CLI tests' chain (alice 1000, bob 10), and anvil's first dev key as the anchorer.
+
+    In SQLite; a test that also asks for `store_url` gets its chain in that store instead.
+    """
     monkeypatch.setenv("AILEDGER_ANCHOR_KEY", DEV_KEYS[0])
     run("keys", "new", "alice")
     run("keys", "new", "bob")
-    run("chain", "init", "--chain-id", "anchor-test", "--alloc", "alice=1000", "--alloc", "bob=10")
+    url = request.getfixturevalue("store_url") if "store_url" in request.fixturenames else None
+    run("chain", "init", "--chain-id", "anchor-test", "--alloc", "alice=1000", "--alloc", "bob=10",
+        *(["--store", url] if url else []))
     return home / "data"
 
 
@@ -99,26 +104,25 @@ def test_anchor_every_n_blocks_resume_and_verify(chain: Path, anvil: Anvil) -> N
 
 
 def _edit_tx_row(data: Path, height: int) -> None:
-    db = sqlite3.connect(data / "chain.sqlite")
-    raw = bytearray(db.execute("SELECT raw FROM txs WHERE height=?", (height,)).fetchone()[0])
-    raw[-70] ^= 0x01  # a byte inside the transfer's payload, behind the node's back
-    db.execute("UPDATE txs SET raw=? WHERE height=?", (bytes(raw), height))
-    db.commit()
-    db.close()
+    store = Store.open(data)
+    try:
+        [(_, raw, _)] = store.block_txs(height, 0, 1)
+    finally:
+        store.close()
+    edited = bytearray(raw)
+    edited[-70] ^= 0x01  # a byte inside the transfer's payload, behind the node's back
+    execute_sql(data, f"UPDATE txs SET raw=x'{edited.hex()}' WHERE height={height}")
 
 
 def _edit_state_row(data: Path, who: str) -> None:
-    db = sqlite3.connect(data / "chain.sqlite")
-    db.execute("UPDATE state SET value=? WHERE key=?", (encode_account(Account(balance=10**15)),
-                                                        account_key(decode_address(who))))
-    assert db.total_changes == 1
-    db.commit()
-    db.close()
+    value, key = encode_account(Account(balance=10**15)), account_key(decode_address(who))
+    execute_sql(data, f"UPDATE state SET value=x'{value.hex()}' WHERE key=x'{key.hex()}'")
 
 
 @pytest.mark.parametrize(("edit", "first_bad"), [("tx-row", 3), ("state-row", 4)])
 def test_verify_names_the_first_block_that_no_longer_matches(chain: Path, anvil: Anvil, edit: str,
-                                                            first_bad: int) -> None:
+                                                            first_bad: int, store_url: str | None) -> None:
+    """Both stores: the database edited behind the node's back (SQLite file or PostgreSQL rows)."""
     contract = deploy(anvil)
     transfers(4)
     anchor_until(anvil, contract, 4)
