@@ -6,23 +6,32 @@ and a watcher that SIGKILLs the first one it catches (a worker dying mid-task).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from ailedger.cluster import AUTO, Cluster, connect, map_ordered
+from ailedger.cluster.head import LOOPBACK
 from ailedger.cluster.tasks import imap_ordered
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.datanet.synth import generate
+from tests.anvil_fixture import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -152,3 +161,65 @@ def test_without_ray_option_ray_is_never_imported(tmp_path: Path) -> None:
                          env={**os.environ, "AILEDGER_HOME": str(tmp_path / "home")})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_a_head_started_by_ray_start_is_joined_by_its_address(tmp_path: Path) -> None:
+    """`ray start --head` kept on loopback, with a token in a private HOME; `--ray 127.0.0.1:PORT` joins it.
+
+    The command runs in a fresh process with no Ray settings of its own (no RAY_AUTH_MODE, no
+    RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER): `connect` must find that the head is loopback-only, say the
+    driver is at 127.0.0.1 and send the token. Its verdicts are the run without Ray's.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    temp = tempfile.mkdtemp(prefix="rs-")  # short: Ray's socket paths must fit in 107 bytes
+    port = free_port()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env = {**base_env, "HOME": str(home), "AILEDGER_HOME": str(tmp_path / "ailedger"), "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_cli = str(Path(sys.executable).with_name("ray"))
+    subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=60)
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--port", str(port),
+         "--node-ip-address", LOOPBACK, "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats",
+         "--temp-dir", temp], env={**env, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, token = time.monotonic() + 60, home / ".ray" / "auth_token"
+        assert token.is_file()  # so the head asks for it (RAY_AUTH_MODE unset, a token on the machine)
+        while not _accepts(port):
+            assert time.monotonic() < deadline and head.poll() is None, "ray start --head did not come up"
+            time.sleep(0.2)
+        data = tmp_path / "records.jsonl"
+        data.write_text("".join(json.dumps(t.record) + "\n" for t in generate(300, seed=5)))
+
+        def check(*extra: str) -> Any:
+            out = subprocess.run([sys.executable, "-m", "ailedger.cli.main", "--json", "datanet", "check", str(data),
+                                  *extra], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+            assert out.returncode == 0, out.stderr[-2000:]
+            return json.loads(out.stdout)
+
+        alone, joined = check(), check("--ray", f"{LOOPBACK}:{port}")
+        assert joined == alone and alone["summary"]["rejected"] > 0
+        listening = {c.laddr.ip for p in psutil.Process(head.pid).children(recursive=True)
+                     for c in p.net_connections("inet") if c.status == psutil.CONN_LISTEN}
+        assert listening and all(ip.endswith("127.0.0.1") for ip in listening), listening  # ::ffff:127.0.0.1 too
+    finally:
+        head.send_signal(signal.SIGINT)  # `ray start --block` stops its head on Ctrl-C (it ignores SIGTERM)
+        try:
+            head.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(10)
+        for proc in psutil.process_iter(["cmdline"]):  # anything of that head's still alive is killed too
+            if any(temp in part for part in proc.info["cmdline"] or []):
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        shutil.rmtree(temp, ignore_errors=True)
