@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,10 +185,9 @@ def run_gates(datanet_name: str, gatekeeper_key: KeyPair, backend: DatanetBacken
     runner = GateRunner(config, frozenset(), index, offtopic, cluster)
     rejections: list[Rejection] = []
     joining: list[tuple[bytes, str]] = []
-    read: deque[_Chunk] = deque()  # chunks read and not yet decided (with a cluster, a few of them)
 
-    def chunks() -> Iterator[list[Any]]:
-        """Each chunk's readable JSON records, in order; what else it held waits in `read` for its turn."""
+    def chunks() -> Iterator[tuple[_Chunk, list[Any]]]:
+        """Each chunk as read (what it held beside its JSON records), with those records, in order."""
         for start in range(0, len(todo), config.chunk_size):
             chunk, records = _Chunk(min(start + config.chunk_size, len(todo))), []
             for h in todo[start:chunk.end]:
@@ -204,12 +203,10 @@ def run_gates(datanet_name: str, gatekeeper_key: KeyPair, backend: DatanetBacken
                     records.append(record)
                 else:
                     chunk.not_json.append(h)
-            read.append(chunk)
-            yield records
+            yield chunk, records
 
     tick("gates", 0, len(todo))
-    for results in runner.check_chunks(chunks()):
-        chunk = read.popleft()
+    for chunk, results in runner.check_chunks(chunks()):
         summary.unreadable += chunk.unreadable
         for h in chunk.not_json:  # before the chunk's gate findings, as they are read first
             rejections.append(summary.reject(h, Verdict(0, h, Gate.SCHEMA, SchemaReason.NOT_OBJECT, "not JSON")))

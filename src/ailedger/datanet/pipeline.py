@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 import tempfile
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -118,15 +118,12 @@ def check_file(path: Path | str, gate_config: GateConfig | None = None,
     runner = GateRunner(config, frozenset(), neardup_index, offtopic, cluster)
     lookup = _lookup_of(known_hashes)
     source = read_records(path, fmt, txt_mode)
-    read: deque[list[Any]] = deque()  # chunks read and not yet answered (several, when Ray reads ahead)
 
-    def chunks() -> Iterator[list[Any]]:
+    def chunks() -> Iterator[tuple[list[Any], list[Any]]]:
         while chunk := list(islice(source, config.chunk_size)):
-            read.append(chunk)
-            yield [s.record for s in chunk]
+            yield chunk, [s.record for s in chunk]
 
-    for results in runner.check_chunks(chunks()):
-        chunk = read.popleft()
+    for chunk, results in runner.check_chunks(chunks()):
         held = lookup(sorted({r.record_hash for r in results} | {r.stored_hash for r in results}))
         for s, r in zip(chunk, results, strict=True):
             in_datanet = r.record_hash in held or r.stored_hash in held

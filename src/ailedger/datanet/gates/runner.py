@@ -14,10 +14,11 @@ no text to read. Only records that passed every earlier gate join the near-dupli
 from __future__ import annotations
 
 import hashlib
+from collections import deque
 from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
@@ -34,6 +35,8 @@ from ailedger.datanet.gates.verdict import Gate, SchemaReason, Verdict
 
 if TYPE_CHECKING:
     from ailedger.cluster import Cluster
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -160,25 +163,33 @@ class GateRunner:
 
     def run(self, records: Iterable[Any]) -> Iterator[RecordResult]:
         it = iter(records)
-        for results in self.check_chunks(iter(lambda: list(islice(it, self.config.chunk_size)), [])):
+        chunks = iter(lambda: list(islice(it, self.config.chunk_size)), [])
+        for _, results in self.check_chunks((None, chunk) for chunk in chunks):
             yield from results
 
-    def check_chunks(self, chunks: Iterable[Sequence[Any]]) -> Iterator[list[RecordResult]]:
-        """`check_chunk` of each chunk in turn; with a cluster, chunks are screened on it a few ahead."""
+    def check_chunks(self, chunks: Iterable[tuple[T, Sequence[Any]]]) -> Iterator[tuple[T, list[RecordResult]]]:
+        """(tag, `check_chunk(records)`) for each (tag, records) in turn; with a cluster, screened on it a few ahead.
+
+        The tag is the caller's own (what it read beside the chunk's records) and comes back with the
+        chunk's results, so a caller whose chunks are read ahead needs no queue of its own.
+        """
         if self.cluster is None:
-            for chunk in chunks:
-                yield self.check_chunk(chunk)
+            for tag, chunk in chunks:
+                yield tag, self.check_chunk(chunk)
             return
         from ailedger.datanet.gates.screen_tasks import screen_on
 
-        for screened in screen_on(self.cluster, self.config, self._numbered(chunks)):
-            yield self.decide(screened)
+        tags: deque[T] = deque()  # of the chunks read and not yet decided
 
-    def _numbered(self, chunks: Iterable[Sequence[Any]]) -> Iterator[tuple[int, list[Any]]]:
-        base = self._next
-        for chunk in chunks:
-            yield base, list(chunk)
-            base += len(chunk)
+        def numbered() -> Iterator[tuple[int, list[Any]]]:
+            base = self._next
+            for tag, chunk in chunks:
+                tags.append(tag)
+                yield base, list(chunk)
+                base += len(chunk)
+
+        for screened in screen_on(self.cluster, self.config, numbered()):
+            yield tags.popleft(), self.decide(screened)
 
     def check_chunk(self, records: Sequence[Any]) -> list[RecordResult]:
         return self.decide(self.screener.screen(self._next, records))
