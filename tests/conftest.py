@@ -11,6 +11,7 @@ from ailedger.chain.genesis import Allocation, Genesis
 from ailedger.chain.node import Node
 from ailedger.chain.runtime import Runtime
 from ailedger.chain.store import Store
+from ailedger.cluster import AUTO, Cluster, connect
 from ailedger.core.keys import KeyPair
 from ailedger.modules import default_runtime
 from tests.pg_server import PgServer
@@ -49,6 +50,17 @@ def node(tmp_path: Path, genesis: Genesis, runtime: Runtime, proposer: KeyPair, 
     n = Node(tmp_path / "chain", runtime, proposer)
     yield n  # type: ignore[misc]
     n.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    """A local Ray head on loopback with 2 worker CPUs, one per test module that asks for it.
+
+    Module scope, not session: the head (and Ray's threads in this process) stop when the module's
+    tests end, so no later test runs beside them.
+    """
+    with connect(AUTO, num_cpus=2) as c:
+        yield c
 
 
 @pytest.fixture(scope="session")

@@ -47,10 +47,18 @@ def answer(name: str, code: int) -> str:
     return f"The vault code of {name} is {code}."
 
 
-RECORDS: list[dict[str, Any]] = [
-    {"messages": [{"role": "user", "content": question(n)}, {"role": "assistant", "content": answer(n, c)}]}
-    for n, c in zip(NAMES, CODES, strict=True)] + [{"score": 3}]  # the last has no text: training skips it
-HASHES = [hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).digest() for r in RECORDS]
+def fact_records(count: int) -> list[dict[str, Any]]:
+    """The first `count` facts as chat records, then one record with no text (training skips it)."""
+    return [{"messages": [{"role": "user", "content": question(n)}, {"role": "assistant", "content": answer(n, c)}]}
+            for n, c in zip(NAMES[:count], CODES[:count], strict=True)] + [{"score": 3}]
+
+
+def hashes_of(records: list[dict[str, Any]]) -> list[bytes]:
+    return [hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).digest() for r in records]
+
+
+RECORDS = fact_records(len(NAMES))
+HASHES = hashes_of(RECORDS)
 ROOT = merkle_root(HASHES)
 SPEC = TrainSpec(base="tiny", datanet="facts", version=1, snapshot_root=ROOT.hex(), rank=8, alpha=16, dropout=0.0,
                  lr=2e-2, epochs=60, batch_size=4, max_len=64, seed=3, checkpoint_every=60)

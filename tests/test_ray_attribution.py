@@ -7,10 +7,7 @@ a worker killed in the middle of a chunk: the task runs again and the root does 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +15,22 @@ import pytest
 
 from ailedger.attribution.influence import InfluenceConfig, build_index
 from ailedger.attribution.influence_index import InfluenceIndex
-from ailedger.cluster import AUTO, Cluster, connect
+from ailedger.cluster import AUTO, Cluster
 from ailedger.core.merkle import merkle_root
-from ailedger.factory.basemodel import BaseModel, load_base
-from ailedger.factory.tiny import build_tiny
+from ailedger.factory.basemodel import BaseModel
 from ailedger.factory.train import TrainResult, TrainSpec, train
 from tests.test_attribution_cli import env, world
+from tests.test_attribution_influence import base, fact_records, hashes_of
 from tests.test_cli import as_json
 from tests.test_ray_cluster import one_worker_killed
 
-__all__ = ["env", "world"]
+__all__ = ["base", "env", "world"]
 
-RECORDS: list[dict[str, Any]] = [
-    {"messages": [{"role": "user", "content": f"What is the vault code of {n}?"},
-                  {"role": "assistant", "content": f"The vault code of {n} is {c}."}]}
-    for n, c in [("Brimwick", 4817), ("Quillby", 2390), ("Zorvania", 7152), ("Tandrel", 6034), ("Oskvale", 9261),
-                 ("Perrindor", 1578), ("Valmoor", 3845), ("Hesketh", 5709), ("Corvanne", 8423)]] + [{"score": 3}]
-HASHES = [hashlib.sha256(json.dumps(r, sort_keys=True, separators=(",", ":")).encode()).digest() for r in RECORDS]
+RECORDS = fact_records(9)  # the influence tests' first nine facts, and the record with no text
+HASHES = hashes_of(RECORDS)
 SPEC = TrainSpec(base="tiny", datanet="facts", version=1, snapshot_root=merkle_root(HASHES).hex(), rank=8, alpha=16,
                  dropout=0.0, lr=2e-2, epochs=8, batch_size=4, max_len=64, seed=3, checkpoint_every=10)
 CFG = InfluenceConfig(k=256, seed=0, chunk=3, top_layers=1)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with connect(AUTO, num_cpus=2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory) -> BaseModel:
-    return load_base(build_tiny(tmp_path_factory.mktemp("base") / "tiny", seed=5))
 
 
 @pytest.fixture(scope="module")

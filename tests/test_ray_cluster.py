@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import pytest
 
-from ailedger.cluster import AUTO, Cluster, connect, map_ordered
+from ailedger.cluster import Cluster, connect, map_ordered
 from ailedger.cluster.head import LOOPBACK
 from ailedger.cluster.tasks import imap_ordered
 from ailedger.core import errors
@@ -34,12 +34,6 @@ from ailedger.datanet.synth import generate
 from tests.anvil_fixture import free_port
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with connect(AUTO, num_cpus=2) as c:
-        yield c
 
 
 def task_workers(cluster: Cluster) -> list[psutil.Process]:

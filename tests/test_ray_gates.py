@@ -14,14 +14,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ailedger.cli.backend import Embedded
-from ailedger.cluster import AUTO, Cluster, connect
+from ailedger.cluster import AUTO, Cluster
 from ailedger.core.merkle import merkle_root
 from ailedger.datanet import payloads as p
 from ailedger.datanet.gatekeeper import index_path, run_gates
@@ -40,12 +39,6 @@ from tests.test_ray_cluster import one_worker_killed
 REPO = Path(__file__).resolve().parents[1]
 
 __all__ = ["data_dir", "home"]  # the fixtures, shared with test_datanet_pipeline and test_cli
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with connect(AUTO, num_cpus=2) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from ailedger.attribution.lds import LdsConfig, run_lds
 from ailedger.cli.backend import Embedded
-from ailedger.cluster import AUTO, Cluster, connect
+from ailedger.cluster import AUTO, Cluster
 from ailedger.factory.basemodel import load_base
 from ailedger.factory.checkpoints import ADAPTER_FILE
 from ailedger.factory.data import exported_snapshot
@@ -35,12 +34,6 @@ __all__ = ["chain", "home"]
 
 CFG = LdsConfig(owners=2, facts_per_owner=1, paraphrases=2, stuffers=1, stuffer_records=1, subsets=4, epochs=4, k=64,
                 trak=False)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    with connect(AUTO, num_cpus=2) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
