@@ -42,7 +42,8 @@ from ailedger.core.keys import KeyPair
 from ailedger.datanet.remote import DatanetBackend, TxSender, param
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.data import exported_snapshot
-from ailedger.factory.train import CARD_FILE, StepCallback, TrainSpec, adapter_hash, train
+from ailedger.factory.train import CARD_FILE, StepCallback, TrainSpec, adapter_hash
+from ailedger.factory.train_tasks import train_on
 from ailedger.market import payloads as mp
 from ailedger.market.state import Kind, job_id
 
@@ -223,12 +224,7 @@ def run_training_job(backend: JobBackend, poster: KeyPair, worker: KeyPair, spec
                                                      f"{worker.address_text}")
 
     if job["status"] == "claimed":
-        if cluster is None:
-            result = train(spec, records, loaded, out, on_step=on_step, keep=keep)
-        else:
-            from ailedger.factory.train_tasks import train_on
-
-            result = train_on(cluster, spec, records, loaded, out, keep=keep)
+        result = train_on(cluster, spec, records, loaded, out, keep=keep, on_step=on_step)
         digest = result.adapter_hash
         backend.put_blobs([(out / CARD_FILE).read_bytes()])  # the card, fetchable by its hash
         payload = mp.SUBMIT_RESULT_CODEC.encode(mp.SubmitResult(bytes.fromhex(jid), bytes.fromhex(digest)))

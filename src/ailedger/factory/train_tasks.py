@@ -18,7 +18,7 @@ from typing import Any
 
 from ailedger.cluster import Cluster, map_ordered
 from ailedger.factory.basemodel import BaseModel
-from ailedger.factory.train import TrainResult, TrainSpec, train
+from ailedger.factory.train import StepCallback, TrainResult, TrainSpec, train
 from ailedger.factory.worker_base import BaseRef
 
 
@@ -39,10 +39,14 @@ def train_task(job: TrainJob, _: None) -> TrainResult:
 
 
 def train_on(cluster: Cluster | None, spec: TrainSpec, records: Sequence[dict[str, Any]], base: BaseModel,
-             out_dir: Path | str, resume: bool = True, keep: int | None = None) -> TrainResult:
-    """`train(spec, records, base, out_dir)` as a task on `cluster`; in this process when there is none."""
+             out_dir: Path | str, resume: bool = True, keep: int | None = None,
+             on_step: StepCallback | None = None) -> TrainResult:
+    """`train(spec, records, base, out_dir)` as a task on `cluster`; in this process when there is none.
+
+    `on_step` is called in this process only: a task on the cluster reports no steps.
+    """
     if cluster is None:
-        return train(spec, records, base, out_dir, resume=resume, keep=keep)
+        return train(spec, records, base, out_dir, on_step=on_step, resume=resume, keep=keep)
     job = TrainJob(spec, list(records), BaseRef.of(base), str(out_dir), resume, keep)
     (result,) = map_ordered(train_task, [job], None)
     return result
