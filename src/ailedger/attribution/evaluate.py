@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import math
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -51,6 +50,7 @@ from ailedger.attribution.influence import InfluenceConfig, chunk_for
 from ailedger.chain.runtime import Runtime
 from ailedger.core import errors
 from ailedger.core.errors import LedgerError
+from ailedger.core.workdir import fresh_dir
 from ailedger.datanet.gates.records import record_hash
 from ailedger.factory.basemodel import BaseModel, load_base
 from ailedger.factory.train import TrainSpec, train
@@ -199,7 +199,9 @@ def run_eval(facts: Sequence[Fact], extra: Sequence[Extra], work_dir: Path | str
     tick = progress or (lambda stage, done, total: None)
     if not facts:
         raise LedgerError(errors.BAD_FACTS_FILE, "no facts to evaluate")
-    work = _fresh_work_dir(Path(work_dir))
+    work = fresh_dir(Path(work_dir), MARKER, "ailedger attribution eval work directory; emptied by the next run\n",
+                     "is not an earlier eval's work directory and not empty; give a new or empty directory (it is "
+                     "emptied before each run)")
     tick("ledger", 0, 1)
     snapshot = build_snapshot(work / "chain", runtime, _contributions(facts, extra))
     tick("ledger", 1, 1)
@@ -263,17 +265,6 @@ def run_eval(facts: Sequence[Fact], extra: Sequence[Extra], work_dir: Path | str
 def _influence_config(cfg: EvalConfig) -> InfluenceConfig:
     default = InfluenceConfig(k=cfg.k, seed=cfg.seed)
     return default if cfg.top_layers is None else replace(default, top_layers=cfg.top_layers)
-
-
-def _fresh_work_dir(work: Path) -> Path:
-    """Empty `work` for a new run, but only if it is new, empty or an earlier run's (it holds `MARKER`)."""
-    if work.exists() and (not work.is_dir() or (any(work.iterdir()) and not (work / MARKER).is_file())):
-        raise LedgerError(errors.BAD_ARGUMENT, f"{work} is not an earlier eval's work directory and not empty; give "
-                                               "a new or empty directory (it is emptied before each run)")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    (work / MARKER).write_text("ailedger attribution eval work directory; emptied by the next run\n")
-    return work
 
 
 def _figures(facts: Sequence[Fact], extra: Sequence[Extra], snapshot: Snapshot, scored: Sequence[dict[str, F64] | None],

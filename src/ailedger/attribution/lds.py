@@ -44,6 +44,7 @@ from ailedger.attribution.influence import InfluenceConfig
 from ailedger.cluster import Cluster, map_ordered, per_worker
 from ailedger.core.hashing import sha256
 from ailedger.core.merkle import merkle_root
+from ailedger.core.workdir import fresh_dir
 from ailedger.datanet.gates.records import record_hash
 from ailedger.factory import checkpoints
 from ailedger.factory.basemodel import BaseModel, load_base
@@ -53,6 +54,7 @@ from ailedger.factory.train import TrainSpec, train
 from ailedger.factory.worker_base import BaseRef
 
 Progress = Callable[[str, int, int | None], None]
+MARKER = ".ailedger-lds"  # marks a work directory as an LDS run's (core.workdir)
 F64 = npt.NDArray[np.float64]
 
 
@@ -186,9 +188,9 @@ def run_lds(work_dir: Path | str, config: LdsConfig | None = None, progress: Pro
     """
     cfg = config or LdsConfig()
     tick = progress or (lambda stage, done, total: None)
-    work = Path(work_dir)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = fresh_dir(Path(work_dir), MARKER, "ailedger LDS work directory; emptied by the next run\n",
+                     "is not an earlier LDS run's work directory and not empty; give a new or empty directory (it "
+                     "is emptied before each run)")
     # one paraphrase more than is trained on: the held-out one is each target's answer
     bench = generate_facts(cfg.owners, cfg.facts_per_owner, cfg.paraphrases + 1, cfg.stuffers, cfg.stuffer_records,
                            cfg.seed)

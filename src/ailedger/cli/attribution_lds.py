@@ -30,21 +30,15 @@ from ailedger.core.errors import LedgerError
 
 LABELS = {"engine": "this engine", "influence": "influence alone", "trak": "TRAK"}
 RESULT = "lds.json"  # run_lds writes the subsets' masks and outcomes there
-FIRST = "tiny"  # the first thing run_lds writes: the tiny base
 
 
 @contextmanager
 def _work_dir(given: Path | None) -> Iterator[Path]:
-    """Where run_lds works (it empties it first): `given`, kept, if safe to empty; else a temporary one, removed."""
+    """Where run_lds works: `given`, kept (run_lds refuses one it did not make); else a temporary one, removed."""
     if given is None:
         with tempfile.TemporaryDirectory(prefix="ailedger-lds-") as tmp:
             yield Path(tmp) / "lds"
         return
-    if given.exists() and (not given.is_dir() or (any(given.iterdir()) and not (given / RESULT).is_file()
-                                                   and not (given / FIRST).is_dir())):
-        raise LedgerError(errors.BAD_ARGUMENT, f"{given} is neither new, empty nor an earlier LDS run's work directory "
-                                               f"(it holds no {RESULT}); give a new or empty directory (it is emptied "
-                                               "before each run)")
     yield given
 
 

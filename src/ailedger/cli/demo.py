@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from ailedger.cli.keys import KeyDir
 from ailedger.cli.output import emit, error_line, kv_table, marked, ok_mark, settings, units
 from ailedger.cli.query import proven_account, render_account, render_block
 from ailedger.cli.tx import send
-from ailedger.core import errors
+from ailedger.core import errors, workdir
 from ailedger.core.amounts import MICRO
 from ailedger.core.errors import LedgerError
 from ailedger.core.keys import KeyPair
@@ -48,12 +47,8 @@ NAMES = ("alice", "bob", "carol")
 
 def fresh_dir(d: Path) -> Path:
     """Wipe and recreate `d`, but only if it is empty or was made by an earlier demo."""
-    if d.exists() and any(d.iterdir()) and not (d / MARKER).exists():
-        raise LedgerError(errors.BAD_ARGUMENT, f"{d} is not empty and was not made by `ailedger demo`; pick --dir")
-    shutil.rmtree(d, ignore_errors=True)
-    d.mkdir(parents=True)
-    (d / MARKER).write_text("made by `ailedger demo`; wiped by the next run\n")
-    return d.resolve()
+    return workdir.fresh_dir(d, MARKER, "made by `ailedger demo`; wiped by the next run\n",
+                             "is not empty and was not made by `ailedger demo`; pick --dir").resolve()
 
 
 def _pump(stream: IO[str], log: IO[str], lines: queue.Queue[str]) -> None:
